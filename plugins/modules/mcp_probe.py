@@ -1,0 +1,171 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mcp_gateway platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: mcp_probe
+short_description: Check that an MCP server answers over Streamable HTTP and lists its tools
+version_added: 1.0.0
+author: mcp_gateway platform team
+description:
+  - Opens a Model Context Protocol session with the Streamable HTTP endpoint O(url) (for example
+    an MCP server behind the gateway, C(http://gateway:8080/mcp/mcp-example)). It sends
+    C(initialize) with protocol version negotiation, C(notifications/initialized), C(tools/list) following pagination,
+    then closes the session with HTTP DELETE.
+  - Fails with a message naming the URL and the HTTP status on 401, 403, 404, on timeouts,
+    connection and TLS errors and on protocol errors, and when a tool in O(expected_tools) is missing.
+  - Read-only; runs in check mode too.
+options:
+  url:
+    description: The MCP endpoint URL.
+    type: str
+    required: true
+  bearer_token:
+    description: Sent as an C(Authorization) header with the bearer token, for example an Azure AD access token.
+    type: str
+  timeout:
+    description: Timeout in seconds of each HTTP request.
+    type: float
+    default: 10
+  expected_tools:
+    description: Tool names that must be listed; the module fails naming the missing ones.
+    type: list
+    elements: str
+    default: []
+  protocol_version:
+    description:
+      - Protocol version to ask for in C(initialize); the server may answer with another one it
+        supports, which is accepted when this client speaks it too.
+    type: str
+    choices: ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"]
+    default: "2025-11-25"
+extends_documentation_fragment:
+  - mcp_gateway.platform.tls_client
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Probe the example MCP server through the gateway with an Azure AD token
+  mcp_gateway.platform.mcp_probe:
+    url: http://127.0.0.1:8080/mcp/mcp-example
+    bearer_token: "{{ aad.access_token }}"
+    expected_tools: [echo]
+  no_log: true
+  register: probe
+
+- name: The gateway must refuse a request without a token
+  mcp_gateway.platform.mcp_probe:
+    url: http://127.0.0.1:8080/mcp/mcp-example
+  register: anonymous
+  failed_when: anonymous.status != 401
+"""
+
+RETURN = r"""
+server_info:
+  description: The server's C(serverInfo) from C(initialize).
+  returned: success
+  type: dict
+  contains:
+    name:
+      description: Server name.
+      type: str
+      returned: always
+      sample: mcp-example
+    version:
+      description: Server version.
+      type: str
+      returned: always
+      sample: 1.0.0
+protocol_version:
+  description: The negotiated MCP protocol version.
+  returned: success
+  type: str
+  sample: "2025-11-25"
+tools:
+  description: Names of the tools the server lists.
+  returned: success
+  type: list
+  elements: str
+  sample: [echo, add]
+session_id_present:
+  description: Whether the server assigned an C(Mcp-Session-Id).
+  returned: success
+  type: bool
+status:
+  description: HTTP status of the failed request, when the failure was an HTTP error.
+  returned: failure
+  type: int
+  sample: 401
+error_kind:
+  description: What failed (http, timeout, connection, tls, protocol, rpc, missing_tools).
+  returned: failure
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mcp_gateway.platform.plugins.module_utils.mcp_client import (
+    SUPPORTED_PROTOCOL_VERSIONS,
+    McpClient,
+    McpError,
+    make_ssl_context,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type="str", required=True),
+            bearer_token=dict(type="str", no_log=True),
+            timeout=dict(type="float", default=10),
+            expected_tools=dict(type="list", elements="str", default=[]),
+            protocol_version=dict(type="str", choices=list(SUPPORTED_PROTOCOL_VERSIONS),
+                                  default=SUPPORTED_PROTOCOL_VERSIONS[0]),
+            validate_certs=dict(type="bool", default=True),
+            ca_path=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not p["url"].startswith(("http://", "https://")):
+        module.fail_json(msg="url must be an http:// or https:// URL, got %s" % p["url"])
+    if p["timeout"] <= 0:
+        module.fail_json(msg="timeout must be > 0 seconds, got %s" % p["timeout"])
+    try:
+        context = make_ssl_context(p["validate_certs"], p["ca_path"]) if p["url"].startswith("https://") else None
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="Cannot load ca_path %s: %s" % (p["ca_path"], exc))
+    try:
+        with McpClient(p["url"], bearer_token=p["bearer_token"], timeout=p["timeout"], ssl_context=context,
+                       protocol_version=p["protocol_version"]) as client:
+            client.initialize()
+            session_id_present = bool(client.session_id)
+            tools = [t.get("name") for t in client.list_tools()]
+    except McpError as exc:
+        module.fail_json(msg=str(exc), status=exc.status, error_kind=exc.kind, url=p["url"])
+    result = dict(
+        changed=False,
+        url=p["url"],
+        server_info=dict(name=client.server_info.get("name"), version=client.server_info.get("version")),
+        protocol_version=client.protocol_version,
+        tools=tools,
+        session_id_present=session_id_present,
+    )
+    missing = [name for name in p["expected_tools"] if name not in tools]
+    if missing:
+        module.fail_json(msg="MCP server at %s does not list the expected tool(s) %s (it lists: %s)"
+                         % (p["url"], ", ".join(missing), ", ".join(tools) or "none"),
+                         error_kind="missing_tools", missing_tools=missing, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
