@@ -23,9 +23,9 @@ import json
 import secrets
 import threading
 import time
-import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from peers._loopback import LoopbackPeer
 
 SECRET_FIELDS = ("client_secret", "refresh_token")
 TOKEN_PATH = "/oauth/v1/token"
@@ -40,7 +40,7 @@ def _error_body(status, message):
     }
 
 
-class HubSpotServer:
+class HubSpotServer(LoopbackPeer):
     """Test double of HubSpot's OAuth token endpoint on loopback (see module docstring)."""
 
     def __init__(self, client_id="client-id-123", client_secret=None, refresh_token=None,
@@ -54,8 +54,6 @@ class HubSpotServer:
         self.issued = []
         self._script = []
         self._lock = threading.Lock()
-        self._server = None
-        self._thread = None
 
     # -- control -------------------------------------------------------------------------
     def script(self, *actions):
@@ -70,54 +68,7 @@ class HubSpotServer:
 
     @property
     def url(self):
-        host, port = self._server.server_address[:2]
-        return "http://%s:%d%s" % (host, port, TOKEN_PATH)
-
-    def start(self):
-        peer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # keep test output clean
-                return
-
-            def do_POST(self):
-                peer._handle(self)
-
-            def do_GET(self):
-                self._send(404, {"status": "error", "message": "not found"})
-
-            def _send(self, status, payload, headers=None):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json;charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                try:
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        return "http://127.0.0.1:%d%s" % (self.port, TOKEN_PATH)
 
     # -- behaviour -----------------------------------------------------------------------
     def _record(self, handler, form, status):
@@ -135,21 +86,19 @@ class HubSpotServer:
                 "time": time.time(),
             })
 
-    def _handle(self, handler):
-        length = int(handler.headers.get("Content-Length") or 0)
-        raw = handler.rfile.read(length).decode("utf-8", "replace") if length else ""
-        form = urllib.parse.parse_qs(raw, keep_blank_values=True)
+    def handle(self, handler, form):
+        form = form or {}
         with self._lock:
             action = self._script.pop(0) if self._script else None
-        if handler.path.split("?")[0] != TOKEN_PATH:
+        if handler.command != "POST" or handler.path.split("?")[0] != TOKEN_PATH:
             self._record(handler, form, 404)
-            return handler._send(404, _error_body("NOT_FOUND", "not found"))
+            return handler.send_json(404, _error_body("NOT_FOUND", "not found"))
         if action and action[0] == "slow":
             time.sleep(action[1])
             action = None
         if action and action[0] == "429":
             self._record(handler, form, 429)
-            return handler._send(429, {
+            return handler.send_json(429, {
                 "status": "error",
                 "message": "You have reached your secondly limit.",
                 "errorType": "RATE_LIMIT",
@@ -159,23 +108,23 @@ class HubSpotServer:
         if action and action[0] in ("500", "502", "503"):
             status = int(action[0])
             self._record(handler, form, status)
-            return handler._send(status, _error_body("error", "internal error"))
+            return handler.send_json(status, _error_body("error", "internal error"))
         if action and action[0] == "invalid_grant":
             self._record(handler, form, 400)
-            return handler._send(400, _error_body("BAD_REFRESH_TOKEN", "missing or unknown refresh token"))
+            return handler.send_json(400, _error_body("BAD_REFRESH_TOKEN", "missing or unknown refresh token"))
 
         def field(name):
             return (form.get(name) or [""])[0]
 
         if field("grant_type") != "refresh_token":
             self._record(handler, form, 400)
-            return handler._send(400, _error_body("BAD_GRANT_TYPE", "unsupported grant_type"))
+            return handler.send_json(400, _error_body("BAD_GRANT_TYPE", "unsupported grant_type"))
         if field("client_id") != self.client_id:
             self._record(handler, form, 400)
-            return handler._send(400, _error_body("BAD_CLIENT_ID", "missing or unknown client_id"))
+            return handler.send_json(400, _error_body("BAD_CLIENT_ID", "missing or unknown client_id"))
         if field("client_secret") != self.client_secret:
             self._record(handler, form, 400)
-            return handler._send(400, _error_body("BAD_CLIENT_SECRET", "missing or unknown client_secret"))
+            return handler.send_json(400, _error_body("BAD_CLIENT_SECRET", "missing or unknown client_secret"))
         with self._lock:
             if field("refresh_token") != self.refresh_token:
                 ok = False
@@ -188,9 +137,9 @@ class HubSpotServer:
                 refresh = self.refresh_token
         if not ok:
             self._record(handler, form, 400)
-            return handler._send(400, _error_body("BAD_REFRESH_TOKEN", "missing or unknown refresh token"))
+            return handler.send_json(400, _error_body("BAD_REFRESH_TOKEN", "missing or unknown refresh token"))
         self._record(handler, form, 200)
-        return handler._send(200, {
+        return handler.send_json(200, {
             "token_type": "bearer",
             "refresh_token": refresh,
             "access_token": access,

@@ -25,14 +25,13 @@ import ssl
 import tempfile
 import threading
 import time
-import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from k8s_emulator.certs import generate as generate_tls
+from peers._loopback import LoopbackPeer
 
 
 def _b64url_uint(value):
@@ -40,7 +39,7 @@ def _b64url_uint(value):
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-class OidcAuthority:
+class OidcAuthority(LoopbackPeer):
     """Test double of Azure AD v2.0 on loopback HTTPS (see module docstring)."""
 
     def __init__(self, tenant_id=None, client_id=None, client_secret=None, roles=("MCP.Access",), expires_in=3599):
@@ -57,12 +56,11 @@ class OidcAuthority:
         self._tmp = tempfile.TemporaryDirectory(prefix="oidc-authority-")
         # A fresh CA + serving certificate for 127.0.0.1 (the emulator's certificate helper, reused).
         self.ca_file, self._cert, self._keyfile = generate_tls(self._tmp.name)
-        self._server = None
 
     # -- addresses -------------------------------------------------------------------------
     @property
     def base_url(self):
-        return "https://127.0.0.1:%d" % self._server.server_address[1]
+        return "https://127.0.0.1:%d" % self.port
 
     @property
     def authority(self):
@@ -107,50 +105,13 @@ class OidcAuthority:
 
     # -- server ----------------------------------------------------------------------------
     def start(self):
-        authority = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                return
-
-            def do_GET(self):
-                authority._handle(self, None)
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
-                authority._handle(self, urllib.parse.parse_qs(raw, keep_blank_values=True))
-
-            def send_json(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self._cert, self._keyfile)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
+        self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ssl_context.load_cert_chain(self._cert, self._keyfile)
+        return super().start()
 
     def stop(self):
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        super().stop()
         self._tmp.cleanup()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def _record(self, handler, form, status):
         fields = None
@@ -174,7 +135,7 @@ class OidcAuthority:
             "correlation_id": str(uuid.uuid4()),
         })
 
-    def _handle(self, handler, form):
+    def handle(self, handler, form):
         parts = [p for p in handler.path.split("?")[0].split("/") if p]
         tenant = parts[0] if parts else ""
         rest = "/".join(parts[1:])
