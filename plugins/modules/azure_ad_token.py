@@ -131,6 +131,30 @@ except ImportError:
     HAS_MSAL = False
     MSAL_IMPORT_ERROR = traceback.format_exc()
 
+if HAS_MSAL:
+
+    class PinnedVerifySession(requests.Session):
+        """A requests session whose verify setting and timeout always apply.
+
+        Plain requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's ``verify``
+        (psf/requests#3829), which would silently ignore ca_path and validate_certs.
+        """
+
+        def __init__(self, verify, timeout):
+            super(PinnedVerifySession, self).__init__()
+            self.verify = verify
+            self.default_timeout = timeout
+
+        def merge_environment_settings(self, url, proxies, stream, verify, cert):
+            settings = super(PinnedVerifySession, self).merge_environment_settings(url, proxies, stream, verify, cert)
+            settings["verify"] = self.verify
+            return settings
+
+        def request(self, method, url, *args, **kwargs):
+            kwargs.setdefault("timeout", self.default_timeout)
+            return super(PinnedVerifySession, self).request(method, url, *args, **kwargs)
+
+
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -180,16 +204,17 @@ def main():
             authority=authority,
             validate_authority=p["validate_authority"],
             instance_discovery=None if p["validate_authority"] else False,
-            verify=verify,
-            timeout=p["timeout"],
+            http_client=PinnedVerifySession(verify, p["timeout"]),
         )
         token = app.acquire_token_for_client(scopes=scopes)
     except ValueError as exc:
         # msal's tenant discovery failure: unknown tenant (AADSTS90002) or an unusable authority.
-        codes = re.findall(r"AADSTS(\d+)", str(exc))
-        msg = "Azure AD authority %s rejected: %s" % (authority, "AADSTS%s: " % codes[0] if codes else "")
-        detail = re.search(r"AADSTS\d+: ([^.]*\.)", str(exc))
-        module.fail_json(msg=msg + (detail.group(1) if detail else str(exc).split(" Also please")[0]),
+        # msal re-raises a generic message; the authority's answer is in the chained exception.
+        text = "%s %s" % (exc.__context__ or "", exc)
+        codes = re.findall(r"AADSTS(\d+)", text)
+        detail = re.search(r"(AADSTS\d+: [^.]*\.)", text)
+        module.fail_json(msg="Azure AD authority %s rejected the tenant discovery: %s"
+                         % (authority, detail.group(1) if detail else str(exc).split(" Also please")[0]),
                          error_codes=[int(c) for c in codes[:1]], **result)
     except requests.exceptions.SSLError as exc:
         module.fail_json(msg="TLS verification of %s failed (set ca_path for a private authority): %s"
