@@ -204,6 +204,18 @@ class Store:
             self._watches.append(w)
             return w
 
+    def list_and_watch(self, resource: ResourceKey, namespace: Optional[str] = None) -> Tuple[List[dict], str, Watch]:
+        """Atomically list a resource and start a watch right after that list's resourceVersion.
+
+        Used for watches that begin with the current state (``resourceVersion`` unset or "0",
+        ``sendInitialEvents=true``): no write can fall between the snapshot and the watch.
+        """
+        with self._lock:
+            items, rv = self.list(resource, namespace)
+            w = Watch(self, resource, namespace)
+            self._watches.append(w)
+            return items, rv, w
+
     def _remove_watch(self, w: Watch) -> None:
         with self._lock:
             if w in self._watches:
