@@ -8,6 +8,7 @@ patches for containers, env, ports, volumes and retainKeys.
 """
 
 import copy
+import json
 
 import pytest
 
@@ -176,6 +177,33 @@ def test_kubectl_patch_reorders_env_removes_entry_and_adds_port():
     assert container["ports"] == [{"containerPort": 8000, "protocol": "TCP"}, {"containerPort": 9000, "name": "metrics"}]
     assert container["terminationMessagePath"] == "/dev/termination-log"  # server-set field survives
     assert result["metadata"]["labels"] == {"app": "web"}
+
+
+# Recorded from kubectl 1.36.4 ``apply -v=9`` (three-way patch computed from the emulator's OpenAPI v3)
+# when d1 (containers a[env A,B,C; port 8000], b; label tier) was re-applied as d2 (containers c, a[env
+# C,A; ports 8000, 9000 "metrics"]; no tier label). The last-applied annotation is left out.
+KUBECTL_APPLY_PATCH = json.loads(
+    '{"metadata":{"labels":{"tier":null}},"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"c"},'
+    '{"name":"a"}],"containers":[{"image":"c:1","name":"c"},{"$setElementOrder/env":[{"name":"C"},{"name":"A"}],'
+    '"$setElementOrder/ports":[{"containerPort":8000},{"containerPort":9000}],"env":[{"$patch":"delete","name":"B"}],'
+    '"image":"a:2","name":"a","ports":[{"containerPort":9000,"name":"metrics"}]},{"$patch":"delete","name":"b"}]}}}}'
+)
+
+
+def test_recorded_kubectl_apply_patch_gives_what_the_server_gives():
+    defaults = {"imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/termination-log"}
+    current = deployment([
+        {"name": "a", "image": "a:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}, {"name": "C", "value": "3"}],
+         "ports": [{"containerPort": 8000, "protocol": "TCP"}], **defaults},
+        {"name": "b", "image": "b:1", **defaults},
+    ])
+    result = strategic_merge_patch(current, KUBECTL_APPLY_PATCH, DEPLOYMENT)
+    assert result["metadata"]["labels"] == {"app": "web"}
+    assert template_spec(result)["containers"] == [
+        {"image": "c:1", "name": "c"},
+        {"name": "a", "image": "a:2", "env": [{"name": "C", "value": "3"}, {"name": "A", "value": "1"}],
+         "ports": [{"containerPort": 8000, "protocol": "TCP"}, {"containerPort": 9000, "name": "metrics"}], **defaults},
+    ]
 
 
 def test_kubectl_patch_adds_and_removes_containers():
