@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from k8s_emulator import schemas, selectors, strategies, tables
+from k8s_emulator import protobuf, schemas, selectors, strategies, tables
 from k8s_emulator.registry import ALL_VERBS, Registry, ResourceType
 from k8s_emulator.store import ADDED, DELETED, MODIFIED, AlreadyExists, Conflict, Expired, NotFound, Store
 
@@ -1279,6 +1279,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not self._body:
             return None
         ctype = (self.headers.get("Content-Type") or CONTENT_JSON).split(";")[0].strip().lower()
+        if ctype == protobuf.CONTENT_TYPE:
+            try:
+                return protobuf.decode(self._body)
+            except protobuf.Unsupported as exc:
+                raise ApiError(415, f"the body of the request was in an unknown format - accepted media types include: "
+                                    f"application/json, application/yaml ({exc})", "UnsupportedMediaType")
+            except protobuf.ProtobufError as exc:
+                raise bad_request(f"unable to decode protobuf body: {exc}")
         if ctype not in (CONTENT_JSON, "application/yaml", "application/x-yaml", "text/yaml", "*/*", ""):
             raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: "
                                 "application/json, application/yaml", "UnsupportedMediaType")

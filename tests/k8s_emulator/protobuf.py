@@ -1,0 +1,224 @@
+"""Decoding of ``application/vnd.kubernetes.protobuf`` request bodies for the kinds kubectl's typed clients send.
+
+kubectl builds some objects itself and sends them with its typed (protobuf) clients rather than as JSON:
+``kubectl create namespace|secret|configmap|serviceaccount|token`` and ``kubectl auth can-i|whoami``.
+kube-apiserver accepts protobuf for every built-in kind; the emulator decodes the protobuf wire format
+for the messages below (field numbers are the stable ones of the Kubernetes API's protobuf encoding) and
+answers 415 for any other kind sent as protobuf (it always answers in JSON, which clients accept).
+
+The envelope is ``"k8s\\x00"`` followed by a ``runtime.Unknown`` message (typeMeta, raw, contentEncoding,
+contentType) whose ``raw`` bytes encode the object. Go marshals non-pointer fields even when they are
+empty; such zero values are dropped as Go's JSON encoding (``omitempty``) would drop them, while
+pointer fields (marked ``*`` below) keep explicit zeros such as ``expirationSeconds: 0``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+from typing import Any, Dict, List, Tuple
+
+MAGIC = b"k8s\x00"
+CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
+
+
+class ProtobufError(ValueError):
+    """A body that is not a decodable protobuf object of a supported kind."""
+
+
+class Unsupported(ProtobufError):
+    """A well-formed envelope for a kind the emulator does not decode from protobuf."""
+
+
+# Field tables: number -> (json name, type). Types: "string", "bytes", "int", "bool", "time", a message
+# name, "[]" prefix for repeated, "map:<value type>" for map<string, value>. A trailing "*" marks pointer
+# fields whose zero value is meaningful.
+MESSAGES: Dict[str, Dict[int, Tuple[str, str]]] = {
+    "Unknown": {1: ("typeMeta", "TypeMeta"), 2: ("raw", "bytes"), 3: ("contentEncoding", "string"), 4: ("contentType", "string")},
+    "TypeMeta": {1: ("apiVersion", "string"), 2: ("kind", "string")},
+    "Time": {1: ("seconds", "int"), 2: ("nanos", "int")},
+    "ObjectMeta": {
+        1: ("name", "string"), 2: ("generateName", "string"), 3: ("namespace", "string"), 4: ("selfLink", "string"),
+        5: ("uid", "string"), 6: ("resourceVersion", "string"), 7: ("generation", "int"),
+        8: ("creationTimestamp", "time"), 9: ("deletionTimestamp", "time"), 10: ("deletionGracePeriodSeconds", "int*"),
+        11: ("labels", "map:string"), 12: ("annotations", "map:string"), 13: ("ownerReferences", "[]OwnerReference"),
+        14: ("finalizers", "[]string"),
+    },
+    "OwnerReference": {1: ("kind", "string"), 3: ("name", "string"), 4: ("uid", "string"), 5: ("apiVersion", "string"),
+                       6: ("controller", "bool*"), 7: ("blockOwnerDeletion", "bool*")},
+    "ObjectReference": {1: ("kind", "string"), 2: ("namespace", "string"), 3: ("name", "string"), 4: ("uid", "string"),
+                        5: ("apiVersion", "string"), 6: ("resourceVersion", "string"), 7: ("fieldPath", "string")},
+    "LocalObjectReference": {1: ("name", "string")},
+    # core/v1
+    "Namespace": {1: ("metadata", "ObjectMeta"), 2: ("spec", "NamespaceSpec"), 3: ("status", "NamespaceStatus")},
+    "NamespaceSpec": {1: ("finalizers", "[]string")},
+    "NamespaceStatus": {1: ("phase", "string")},
+    "Secret": {1: ("metadata", "ObjectMeta"), 2: ("data", "map:bytes"), 3: ("type", "string"),
+               4: ("stringData", "map:string"), 5: ("immutable", "bool*")},
+    "ConfigMap": {1: ("metadata", "ObjectMeta"), 2: ("data", "map:string"), 3: ("binaryData", "map:bytes"),
+                  4: ("immutable", "bool*")},
+    "ServiceAccount": {1: ("metadata", "ObjectMeta"), 2: ("secrets", "[]ObjectReference"),
+                       3: ("imagePullSecrets", "[]LocalObjectReference"), 4: ("automountServiceAccountToken", "bool*")},
+    # authentication.k8s.io/v1
+    "TokenRequest": {1: ("metadata", "ObjectMeta"), 2: ("spec", "TokenRequestSpec"), 3: ("status", "TokenRequestStatus")},
+    "TokenRequestSpec": {1: ("audiences", "[]string"), 3: ("boundObjectRef", "BoundObjectReference"),
+                         4: ("expirationSeconds", "int*")},
+    "TokenRequestStatus": {1: ("token", "string"), 2: ("expirationTimestamp", "time")},
+    "BoundObjectReference": {1: ("kind", "string"), 2: ("apiVersion", "string"), 3: ("name", "string"), 4: ("uid", "string")},
+    "SelfSubjectReview": {1: ("metadata", "ObjectMeta"), 2: ("status", "SelfSubjectReviewStatus")},
+    "SelfSubjectReviewStatus": {1: ("userInfo", "UserInfo")},
+    "UserInfo": {1: ("username", "string"), 2: ("uid", "string"), 3: ("groups", "[]string")},
+    # authorization.k8s.io/v1
+    "SelfSubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SelfSubjectAccessReviewSpec"),
+                                3: ("status", "SubjectAccessReviewStatus")},
+    "SelfSubjectAccessReviewSpec": {1: ("resourceAttributes", "ResourceAttributes"),
+                                    2: ("nonResourceAttributes", "NonResourceAttributes")},
+    "SelfSubjectRulesReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SelfSubjectRulesReviewSpec")},
+    "SelfSubjectRulesReviewSpec": {1: ("namespace", "string")},
+    "ResourceAttributes": {1: ("namespace", "string"), 2: ("verb", "string"), 3: ("group", "string"),
+                           4: ("version", "string"), 5: ("resource", "string"), 6: ("subresource", "string"),
+                           7: ("name", "string"), 8: ("fieldSelector", "SelectorAttributes"),
+                           9: ("labelSelector", "SelectorAttributes")},
+    "SelectorAttributes": {1: ("rawSelector", "string")},
+    "NonResourceAttributes": {1: ("path", "string"), 2: ("verb", "string")},
+    "SubjectAccessReviewStatus": {1: ("allowed", "bool"), 2: ("reason", "string"), 3: ("evaluationError", "string"),
+                                  4: ("denied", "bool")},
+}
+
+# (apiVersion, kind) -> top-level message
+KINDS: Dict[Tuple[str, str], str] = {
+    ("v1", "Namespace"): "Namespace",
+    ("v1", "Secret"): "Secret",
+    ("v1", "ConfigMap"): "ConfigMap",
+    ("v1", "ServiceAccount"): "ServiceAccount",
+    ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
+}
+
+
+def _varint(buf: bytes, pos: int) -> Tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buf):
+            raise ProtobufError("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ProtobufError("varint too long")
+
+
+def fields(buf: bytes) -> List[Tuple[int, int, Any]]:
+    """The raw ``(field number, wire type, value)`` triples of one message."""
+    out = []
+    pos = 0
+    while pos < len(buf):
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            if pos + length > len(buf):
+                raise ProtobufError("truncated length-delimited field")
+            value, pos = buf[pos:pos + length], pos + length
+        elif wire == 1:
+            value, pos = buf[pos:pos + 8], pos + 8
+        elif wire == 5:
+            value, pos = buf[pos:pos + 4], pos + 4
+        else:
+            raise ProtobufError(f"unsupported wire type {wire}")
+        out.append((number, wire, value))
+    return out
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _time(buf: bytes) -> str:
+    seconds = 0
+    for number, _wire, value in fields(buf):
+        if number == 1:
+            seconds = _signed(value)
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _scalar(kind: str, wire: int, value: Any) -> Any:
+    base = kind.rstrip("*")
+    if base == "string":
+        return value.decode("utf-8")
+    if base == "bytes":
+        return base64.b64encode(value).decode("ascii")
+    if base == "int":
+        return _signed(value)
+    if base == "bool":
+        return bool(value)
+    if base == "time":
+        return _time(value)
+    return decode_message(base, value)
+
+
+def _is_zero(kind: str, value: Any) -> bool:
+    if kind.endswith("*"):
+        return False
+    if kind.startswith("[]") or kind.startswith("map:"):
+        return not value
+    return value in ("", 0, False, None, {}) and not isinstance(value, list)
+
+
+def decode_message(name: str, buf: bytes) -> dict:
+    table = MESSAGES.get(name)
+    if table is None:
+        raise Unsupported(f"no protobuf decoding for message {name}")
+    out: Dict[str, Any] = {}
+    for number, wire, value in fields(buf):
+        if number not in table:
+            raise Unsupported(f"{name}: protobuf field {number} is not decoded by the emulator")
+        field_name, kind = table[number]
+        if kind.startswith("[]"):
+            out.setdefault(field_name, []).append(_scalar(kind[2:], wire, value))
+        elif kind.startswith("map:"):
+            key, item = "", None
+            for entry_number, entry_wire, entry_value in fields(value):
+                if entry_number == 1:
+                    key = entry_value.decode("utf-8")
+                elif entry_number == 2:
+                    item = _scalar(kind[4:], entry_wire, entry_value)
+            out.setdefault(field_name, {})[key] = item if item is not None else ("" if kind == "map:string" else "")
+        else:
+            decoded = _scalar(kind, wire, value)
+            if kind.rstrip("*") == "time" and decoded == "1970-01-01T00:00:00Z":
+                continue
+            out[field_name] = decoded
+    return {k: v for k, v in out.items() if not _is_zero(table[_number_of(table, k)][1], v)}
+
+
+def _number_of(table: Dict[int, Tuple[str, str]], json_name: str) -> int:
+    for number, (name, _kind) in table.items():
+        if name == json_name:
+            return number
+    raise KeyError(json_name)
+
+
+def decode(body: bytes) -> dict:
+    """A protobuf request body as the JSON object it encodes."""
+    if not body.startswith(MAGIC):
+        raise ProtobufError("protobuf body does not start with the k8s magic bytes")
+    envelope = decode_message("Unknown", body[len(MAGIC):])
+    type_meta = envelope.get("typeMeta") or {}
+    api_version, kind = type_meta.get("apiVersion", ""), type_meta.get("kind", "")
+    if envelope.get("contentEncoding"):
+        raise Unsupported(f"protobuf content encoding {envelope['contentEncoding']!r} is not supported")
+    message = KINDS.get((api_version, kind))
+    if message is None:
+        raise Unsupported(f"the emulator does not decode {kind} ({api_version}) from protobuf")
+    raw = base64.b64decode(envelope.get("raw", ""))
+    obj = decode_message(message, raw)
+    obj["apiVersion"], obj["kind"] = api_version, kind
+    return obj
