@@ -164,8 +164,8 @@ def _get(doc: Any, tokens: List[str], op: str, path: str) -> Any:
 
 
 def _add(doc: Any, tokens: List[str], value: Any, op: str, path: str) -> Any:
-    if not tokens:
-        return value
+    if not tokens:  # evanphx/json-patch v4 has no whole-document add/replace
+        raise PatchError(f"{op} operation does not apply: doc is missing path: \"{path}\": missing value", 422)
     parent = _parent(doc, tokens, op, path)
     key = tokens[-1]
     if isinstance(parent, dict):
@@ -208,6 +208,8 @@ def json_patch(obj: Any, ops: Any) -> Any:
             source = operation.get("from")
             from_tokens = _split_pointer(source, kind, "from path")
             try:
+                if not from_tokens:
+                    raise PatchError("", 422)
                 value = _get(doc, from_tokens, kind, source)
             except PatchError:
                 raise PatchError(f"{kind} operation does not apply: doc is missing from path: {source}: missing value", 422) from None
@@ -329,20 +331,12 @@ def _strategy(meta: _Meta) -> str:
     raise PatchError(f"unexpected patch strategy: {go_format(list(strategies))}", 500)
 
 
+_GO_TYPES = {dict: "map[string]interface {}", list: "[]interface {}", bool: "bool", int: "int64", float: "float64", str: "string"}
+
+
 def _go_type(value: Any) -> str:
-    if isinstance(value, dict):
-        return "map[string]interface {}"
-    if isinstance(value, list):
-        return "[]interface {}"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int64"
-    if isinstance(value, float):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
-    return "<nil>"
+    """The dynamic Go type encoding/json gives a JSON value (int64 with kube-apiserver's PreserveInts)."""
+    return _GO_TYPES.get(type(value), "<nil>")
 
 
 def _bad_arg_type(expected: str, actual: Any) -> PatchError:

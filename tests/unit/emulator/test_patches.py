@@ -372,6 +372,10 @@ def test_json_patch_failed_test_is_422():
     assert str(err.value) == "testing value /metadata/name failed: test failed"
 
 
+def test_json_patch_test_on_whole_document():
+    assert json_patch({"a": 1}, [{"op": "test", "path": "", "value": {"a": 1}}]) == {"a": 1}
+
+
 def test_json_patch_test_distinguishes_bool_from_number():
     with pytest.raises(PatchError):
         json_patch({"a": 1}, [{"op": "test", "path": "/a", "value": True}])
@@ -386,6 +390,9 @@ def test_json_patch_test_distinguishes_bool_from_number():
     {"op": "move", "from": "/nope", "path": "/x"},
     {"op": "move", "from": "/metadata", "path": "/metadata/inner"},
     {"op": "frobnicate", "path": "/x"},
+    {"op": "add", "path": "", "value": {}},
+    {"op": "copy", "from": "", "path": "/x"},
+    {"op": "add", "path": "no-slash", "value": 1},
 ])
 def test_json_patch_paths_that_do_not_apply_are_422(op):
     with pytest.raises(PatchError) as err:
