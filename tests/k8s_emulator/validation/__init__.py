@@ -8,7 +8,8 @@ The server core calls exactly this::
     r = v.validate_crd(crd_obj, old=None)                                  # CustomResourceDefinitions
     r.obj          # defaulted, pruned deep copy to persist (the input is never mutated)
     r.errors       # list[Cause(field, reason, message)] -> 422 Invalid
-    r.bad_request  # list[str] -> 400 BadRequest (strict decoding errors); see r.bad_request_message
+    r.bad_request  # list[str] -> 400 BadRequest: one JSON decoding error, or 'unknown field "spec.foo"'
+                   # entries (fieldValidation=Strict); r.bad_request_message joins them as the server does
     r.warnings     # list[str] -> Warning headers (unknown fields under fieldValidation=Warn)
 
 Order, as in kube-apiserver: decode (unknown fields, type errors) -> prune -> default -> validate.
@@ -50,11 +51,15 @@ class ValidationResult:
 
     @property
     def bad_request_message(self) -> str:
-        """All decoding errors in one message, as kube-apiserver joins them after the kind prefix."""
-        strict = [m[len(STRICT_PREFIX):] for m in self.bad_request if m.startswith(STRICT_PREFIX)]
-        other = [m for m in self.bad_request if not m.startswith(STRICT_PREFIX)]
-        parts = other + ([STRICT_PREFIX + ", ".join(strict)] if strict else [])
-        return "; ".join(parts)
+        """The 400 message body after ``<Kind> in version "<v>" cannot be handled as a <Kind>: ``.
+
+        A JSON decoding error stands alone (Go's decoder stops there); unknown fields under Strict are
+        joined after one ``strict decoding error: `` prefix, as kube-apiserver reports them."""
+        if not self.bad_request:
+            return ""
+        if all(m.startswith(("unknown field", "duplicate field")) for m in self.bad_request):
+            return STRICT_PREFIX + ", ".join(self.bad_request)
+        return self.bad_request[0]
 
 
 STRICT_PREFIX = "strict decoding error: "
@@ -64,7 +69,7 @@ def _unknown_fields(result: ValidationResult, unknown: List[str], field_validati
     mode = (field_validation or "Warn").capitalize()
     for path in unknown:
         if mode == "Strict":
-            result.bad_request.append(f'{STRICT_PREFIX}unknown field "{path}"')
+            result.bad_request.append(f'unknown field "{path}"')
         elif mode == "Warn":
             result.warnings.append(f'unknown field "{path}"')
 
@@ -96,10 +101,10 @@ class Validator:
         ctx = dec.DecodeContext()
         out = self._decode_root(obj, name, ctx)
         result = ValidationResult(out)
-        _unknown_fields(result, ctx.unknown, field_validation)
-        result.bad_request.extend(ctx.decode_errors)
         if ctx.decode_errors or not isinstance(out, dict):
+            result.bad_request = ctx.decode_errors[:1]
             return result
+        _unknown_fields(result, ctx.unknown, field_validation)
         defaults.apply(out, rt.kind)
         causes = semantic.validate(out, rt.kind, rt.namespaced)
         flagged = {c.field for c in causes}
@@ -131,7 +136,9 @@ class Validator:
         if isinstance(out.get("metadata"), dict):
             out["metadata"] = dec.decode(out["metadata"], OBJECT_META, "metadata", ctx, "ObjectMeta", check_required=False)
             unknown.extend(ctx.unknown)
-        result.bad_request.extend(ctx.decode_errors)
+        if ctx.decode_errors:
+            result.bad_request = ctx.decode_errors[:1]
+            return result
         if rt.schema is None:
             result.errors = validate_object_meta(out.get("metadata"), semantic.name_fn(""), rt.namespaced)
             return result
@@ -158,10 +165,10 @@ class Validator:
         ctx = dec.DecodeContext()
         out = self._decode_root(crd_obj, name, ctx) if name else copy.deepcopy(crd_obj)
         result = ValidationResult(out)
-        _unknown_fields(result, ctx.unknown, field_validation)
-        result.bad_request.extend(ctx.decode_errors)
         if ctx.decode_errors:
+            result.bad_request = ctx.decode_errors[:1]
             return result
+        _unknown_fields(result, ctx.unknown, field_validation)
         crd_checks.apply_defaults(out)
         result.errors = fe.dedupe(crd_checks.validate(out, old))
         return result

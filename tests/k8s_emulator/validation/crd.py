@@ -131,3 +131,17 @@ def validate(crd: dict, old: Optional[dict] = None) -> List[fe.Cause]:
             if key in old_spec and spec.get(key) != old_spec.get(key):
                 causes.append(fe.invalid(f"spec.{key}", spec.get(key), "field is immutable"))
     return causes
+
+
+def resource_type(crd: dict, version: Optional[str] = None):
+    """The ResourceType of one version of a CRD (the storage version by default), schema included."""
+    from ..registry import ResourceType
+
+    spec = crd["spec"]
+    versions = spec.get("versions") or []
+    chosen = next(v for v in versions if (v["name"] == version if version else v.get("storage")))
+    names_ = spec["names"]
+    return ResourceType(spec["group"], chosen["name"], names_["kind"], names_["plural"], spec.get("scope") == "Namespaced",
+                        tuple(names_.get("shortNames") or ()), categories=tuple(names_.get("categories") or ()),
+                        singular=names_.get("singular") or "", crd_name=crd["metadata"]["name"],
+                        schema=(chosen.get("schema") or {}).get("openAPIV3Schema"))
