@@ -262,6 +262,13 @@ def test_service_ports_merge_by_port():
     ]
 
 
+def test_replace_strategy_map_is_replaced_whole():
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "p"},
+           "spec": {"minAvailable": 1, "selector": {"matchLabels": {"a": "1"}}}}
+    result = strategic_merge_patch(pdb, {"spec": {"selector": {"matchLabels": {"b": "2"}}}}, RT[("policy", "PodDisruptionBudget")])
+    assert result["spec"] == {"minAvailable": 1, "selector": {"matchLabels": {"b": "2"}}}
+
+
 def test_list_without_patch_strategy_is_replaced():
     current = pod([{"name": "a", "args": ["x", "y"], "command": ["sh"]}])
     result = smp_pod(current, {"containers": [{"name": "a", "args": ["z"]}]})
