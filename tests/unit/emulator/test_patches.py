@@ -114,6 +114,16 @@ def test_upstream_delete_all_duplicates_in_lists_of_scalars():
     assert meta_patch(["f1", "f2", "f3", "f3", "f4"], patch) == ["f1", "f2", "f4"]
 
 
+def test_upstream_add_item_in_merging_int_list_keeps_server_only_item_last():
+    patch = {"$setElementOrder/finalizers": ["1", "2", "4"], "finalizers": ["4"]}
+    assert meta_patch(["1", "2", "3"], patch) == ["1", "2", "4", "3"]
+
+
+def test_upstream_add_and_delete_items_in_merging_int_list():
+    patch = {"finalizers": ["5"], "$deleteFromPrimitiveList/finalizers": ["2"], "$setElementOrder/finalizers": ["1", "3", "5"]}
+    assert meta_patch(["1", "2", "3", "4"], patch) == ["1", "3", "5", "4"]
+
+
 def test_merging_scalar_list_deduplicates_and_adds():
     # Items already live keep their place; items only in the patch come before the server-only ones.
     assert meta_patch(["a", "b"], {"finalizers": ["b", "c"]}) == ["a", "b", "c"]
