@@ -35,8 +35,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from k8s_emulator.controllers import new_metadata
-from k8s_emulator.selectors import labels_match, parse_labels, selector_from_match_labels
+from k8s_emulator.controllers import new_metadata, selector_matches
 from k8s_emulator.store import AlreadyExists, Conflict, NotFound
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -614,11 +613,6 @@ def ensure_bootstrap_policy(store) -> None:
     aggregate_cluster_roles(store)
 
 
-def _selector_matches(selector: dict, labels: Optional[Dict[str, str]]) -> bool:
-    text = selector_from_match_labels(selector.get("matchLabels"), selector.get("matchExpressions"))
-    return bool(text) and labels_match(parse_labels(text), labels)
-
-
 def aggregate_cluster_roles(store) -> int:
     """The clusterrole-aggregation controller: set each aggregated ClusterRole's rules to the union of
     the rules of the ClusterRoles its ``aggregationRule`` selects. Repeats until nothing changes (an
@@ -635,7 +629,7 @@ def aggregate_cluster_roles(store) -> int:
             for other in roles:
                 if other["metadata"]["name"] == role["metadata"]["name"]:
                     continue
-                if any(_selector_matches(sel, other["metadata"].get("labels")) for sel in selectors):
+                if any(selector_matches(sel, other["metadata"].get("labels")) for sel in selectors):
                     for rule in other.get("rules") or []:
                         if rule not in rules:
                             rules.append(rule)
