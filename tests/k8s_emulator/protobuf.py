@@ -1,7 +1,8 @@
 """Decoding of ``application/vnd.kubernetes.protobuf`` request bodies for the kinds kubectl's typed clients send.
 
 kubectl builds some objects itself and sends them with its typed (protobuf) clients rather than as JSON:
-``kubectl create namespace|secret|configmap|serviceaccount|token`` and ``kubectl auth can-i|whoami``.
+``kubectl create namespace|secret|configmap|serviceaccount|role|rolebinding|clusterrole|clusterrolebinding|token``
+and ``kubectl auth can-i|whoami``.
 kube-apiserver accepts protobuf for every built-in kind; the emulator decodes the protobuf wire format
 for the messages below (field numbers are the stable ones of the Kubernetes API's protobuf encoding) and
 answers 415 for any other kind sent as protobuf (it always answers in JSON, which clients accept).
@@ -59,6 +60,17 @@ MESSAGES: Dict[str, Dict[int, Tuple[str, str]]] = {
                   4: ("immutable", "bool*")},
     "ServiceAccount": {1: ("metadata", "ObjectMeta"), 2: ("secrets", "[]ObjectReference"),
                        3: ("imagePullSecrets", "[]LocalObjectReference"), 4: ("automountServiceAccountToken", "bool*")},
+    # rbac.authorization.k8s.io/v1
+    "Role": {1: ("metadata", "ObjectMeta"), 2: ("rules", "[]PolicyRule")},
+    "ClusterRole": {1: ("metadata", "ObjectMeta"), 2: ("rules", "[]PolicyRule"), 3: ("aggregationRule", "AggregationRule")},
+    "PolicyRule": {1: ("verbs", "[]string"), 2: ("apiGroups", "[]string"), 3: ("resources", "[]string"),
+                   4: ("resourceNames", "[]string"), 5: ("nonResourceURLs", "[]string")},
+    "AggregationRule": {1: ("clusterRoleSelectors", "[]LabelSelector")},
+    "RoleBinding": {1: ("metadata", "ObjectMeta"), 2: ("subjects", "[]Subject"), 3: ("roleRef", "RoleRef")},
+    "Subject": {1: ("kind", "string"), 2: ("apiGroup", "string"), 3: ("name", "string"), 4: ("namespace", "string")},
+    "RoleRef": {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")},
+    "LabelSelector": {1: ("matchLabels", "map:string"), 2: ("matchExpressions", "[]LabelSelectorRequirement")},
+    "LabelSelectorRequirement": {1: ("key", "string"), 2: ("operator", "string"), 3: ("values", "[]string")},
     # authentication.k8s.io/v1
     "TokenRequest": {1: ("metadata", "ObjectMeta"), 2: ("spec", "TokenRequestSpec"), 3: ("status", "TokenRequestStatus")},
     "TokenRequestSpec": {1: ("audiences", "[]string"), 3: ("boundObjectRef", "BoundObjectReference"),
@@ -91,6 +103,10 @@ KINDS: Dict[Tuple[str, str], str] = {
     ("v1", "Secret"): "Secret",
     ("v1", "ConfigMap"): "ConfigMap",
     ("v1", "ServiceAccount"): "ServiceAccount",
+    ("rbac.authorization.k8s.io/v1", "Role"): "Role",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "RoleBinding",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "RoleBinding",
     ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
     ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
