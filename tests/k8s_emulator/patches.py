@@ -22,11 +22,13 @@ key: ``map: map[image:nginx] does not contain declared merge key: name``).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from k8s_emulator import schemas
 
 MAX_JSON_PATCH_OPERATIONS = 10000
+_GO_INT = re.compile(r"[+-]?[0-9]+\Z")
 
 _DIRECTIVE = "$patch"
 _REPLACE = "replace"
@@ -112,12 +114,9 @@ def _split_pointer(path: Any, op: str, what: str = "path") -> List[str]:
 
 
 def _array_index(token: str, length: int, for_add: bool, path: str) -> int:
-    try:
-        if not token or token.strip() != token or (token.startswith("+")):
-            raise ValueError
-        idx = int(token)
-    except ValueError:
-        raise PatchError(f"value was not a proper array index: '{token}': strconv.Atoi: parsing \"{token}\": invalid syntax", 422) from None
+    if not _GO_INT.match(token):  # strconv.Atoi: optional sign, ASCII digits only
+        raise PatchError(f"value was not a proper array index: '{token}': strconv.Atoi: parsing \"{token}\": invalid syntax", 422)
+    idx = int(token)
     size = length + 1 if for_add else length
     if idx >= size or idx < -size:
         raise PatchError(f"Unable to access invalid index: {idx}: invalid index referenced", 422)

@@ -410,6 +410,8 @@ def test_json_patch_test_distinguishes_bool_from_number():
     {"op": "add", "path": "", "value": {}},
     {"op": "copy", "from": "", "path": "/x"},
     {"op": "add", "path": "no-slash", "value": 1},
+    {"op": "replace", "path": "/spec/items/1_0", "value": 1},
+    {"op": "remove", "path": "/spec/items/-4"},
 ])
 def test_json_patch_paths_that_do_not_apply_are_422(op):
     with pytest.raises(PatchError) as err:
