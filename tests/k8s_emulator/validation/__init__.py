@@ -146,7 +146,7 @@ class Validator:
         pruned: List[str] = []
         out = structural.prune(out, node, "", pruned, root=True)
         result.obj = out
-        _unknown_fields(result, unknown + pruned, field_validation)
+        _unknown_fields(result, unknown + sorted(pruned), field_validation)
         structural.default(out, node)
         causes = validate_object_meta(out.get("metadata"), semantic.name_fn(""), rt.namespaced)
         body = {k: v for k, v in out.items() if k not in structural.ROOT_FIELDS}

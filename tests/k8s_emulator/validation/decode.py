@@ -9,6 +9,7 @@ mutates its input.
 from __future__ import annotations
 
 import base64
+import json
 import binascii
 import re
 from typing import Any, List, Optional, Tuple
@@ -104,7 +105,7 @@ def decode(value: Any, schema: dict, path: str, ctx: DecodeContext, struct: str 
         where = f"Go struct field {struct}.{_struct_path(path)}" if struct else "Go value"
         kind = _json_kind(value)
         if kind == "number" and ("integer" in types):
-            kind = f"number {fe.format_number(value)}"
+            kind = f"number {json.dumps(value)}"
         ctx.decode_errors.append(f"json: cannot unmarshal {kind} into {where} of type {go_type(schema if not ref else {'$ref': schema['$ref']})}")
 
     if "object" in types or ("properties" in resolved and not types):

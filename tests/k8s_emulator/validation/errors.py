@@ -84,9 +84,9 @@ def _go_any(value: Any) -> str:
 
 
 def format_value(value: Any) -> str:
-    """How ``field.Error.ErrorBody`` prints a bad value."""
+    """How ``field.Error.ErrorBody`` prints a bad value (a nil value prints as the string "null")."""
     if value is None:
-        return "null"
+        return '"null"'
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return "[]string{" + ", ".join(go_quote(v) for v in value) + "}"
     return _go_any(list(value) if isinstance(value, tuple) else value)

@@ -178,7 +178,7 @@ def test_type_errors_integer_vs_string_block_cel(v):
     assert messages(r)[0] == ('spec.listeners[0].port: Invalid value: "string": spec.listeners[0].port in body '
                               'must be of type integer: "string"')
     assert r.errors[0].reason == "FieldValueTypeInvalid"
-    assert messages(r)[-1] == ('<nil>: Invalid value: null: some validation rules were not checked because the object '
+    assert messages(r)[-1] == ('<nil>: Invalid value: "null": some validation rules were not checked because the object '
                                'was invalid; correct the existing errors to complete validation')
 
 
