@@ -37,16 +37,16 @@ def register_crds(registry, path):
     return names
 
 
-def refs(node, prefix):
+def refs(node):
     if isinstance(node, dict):
         if isinstance(node.get("$ref"), str):
             yield node["$ref"]
         for key, value in node.items():
             if key not in ("enum", "default", "example"):
-                yield from refs(value, prefix)
+                yield from refs(value)
     elif isinstance(node, list):
         for value in node:
-            yield from refs(value, prefix)
+            yield from refs(value)
 
 
 def patch_meta_v3(doc, kind, *fields):
@@ -85,7 +85,7 @@ def test_apps_v1_resolves_every_ref(builtin):
     doc = builtin.v3_group_version("apps", "v1")
     assert doc["openapi"] == "3.0.0" and doc["info"]["version"] == "v1.36.4"
     schemas = doc["components"]["schemas"]
-    found = list(refs(doc, "#/components/schemas/"))
+    found = list(refs(doc))
     assert len(found) > 500
     missing = {r for r in found if r.removeprefix("#/components/schemas/") not in schemas}
     assert missing == set()
@@ -158,7 +158,7 @@ def test_crd_group_versions_appear_after_registration_and_leave_builtins_cached(
     assert "application/merge-patch+json" in patch["requestBody"]["content"]
     assert "fieldValidation" in {p["name"] for p in patch["parameters"]}
     assert "/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes/{name}/status" in doc["paths"]
-    missing = {r for r in refs(doc, "") if r.removeprefix("#/components/schemas/") not in doc["components"]["schemas"]}
+    missing = {r for r in refs(doc) if r.removeprefix("#/components/schemas/") not in doc["components"]["schemas"]}
     assert missing == set()
     backend = oa.v3_group_version("agentgateway.dev", "v1alpha1")["components"]["schemas"]
     assert "dev.agentgateway.v1alpha1.AgentgatewayBackend" in backend
