@@ -1360,22 +1360,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if user is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         self._user = user
-        if not path.startswith("/_emulator"):
-            hit = em.faults.check(method, path, user_name(user))
-            if hit:
-                status, delay, message, retry_after = hit
-                if delay:
-                    time.sleep(delay)
-                if status:
-                    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-                    raise ApiError(status, message or "injected fault", headers=headers)
         self._req = Request(user, query)
+        segs = [s for s in path.split("/") if s]
+        resource_request = bool(segs) and ((segs[0] == "api" and len(segs) > 2) or (segs[0] == "apis" and len(segs) > 3))
+        if not resource_request and not path.startswith("/_emulator"):
+            self._inject_faults(method, path, user)
         if path in PUBLIC_PATHS or path in OPENID_PATHS:
             self._non_resource_authorize(method, path, user)
             return self._public(path)
         if path.startswith("/_emulator/"):
             return self._control(method, path, user)
-        segs = [s for s in path.split("/") if s]
         if not segs or segs[0] not in ("api", "apis", "openapi"):
             self._non_resource_authorize(method, path, user)
             return self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
@@ -1391,6 +1385,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._non_resource_authorize(method, path, user)
             return self._discovery(method, segs[1] if len(segs) > 1 else None, segs[2] if len(segs) == 3 else None, core=False)
         return self._resource(method, segs[1], segs[2], segs[3:], user, url.path)
+
+    def _inject_faults(self, method: str, path: str, user) -> None:
+        """Answer with (or delay by) a configured fault, as faults.py decides for this request."""
+        hit = self.emulator.faults.check(method, path, user_name(user))
+        if hit:
+            status, delay, message, retry_after = hit
+            if delay:
+                time.sleep(delay)
+            if status:
+                headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+                raise ApiError(status, message or "injected fault", headers=headers)
 
     def _non_resource_authorize(self, method: str, path: str, user) -> None:
         from k8s_emulator.auth import RequestAttributes
@@ -1534,6 +1539,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._info["subresource"] = sub
         if rt.group:
             self._info["api_group"] = rt.group
+        self._inject_faults(method, urlsplit(self.path).path.rstrip("/"), user)
         from k8s_emulator.auth import RequestAttributes
 
         authz_name = name

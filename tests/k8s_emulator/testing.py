@@ -83,12 +83,17 @@ class EmulatorProcess:
     # -- raw HTTP ------------------------------------------------------------------------------------------
     def http(self, method: str, path: str, body=None, token: Optional[str] = None,
              content_type: str = "application/json", headers: Optional[dict] = None):
-        """One request; returns ``(status, headers, parsed JSON body or text)``; never raises for HTTP errors."""
+        """One request; returns ``(status, headers, parsed JSON body or text)``; never raises for HTTP errors.
+
+        ``token`` defaults to the admin token; ``token=""`` sends no credentials (an anonymous request).
+        """
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
         request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Authorization", f"Bearer {token if token is not None else self.admin_token}")
+        bearer = self.admin_token if token is None else token
+        if bearer:
+            request.add_header("Authorization", f"Bearer {bearer}")
         if data is not None:
             request.add_header("Content-Type", content_type)
         for key, value in (headers or {}).items():
