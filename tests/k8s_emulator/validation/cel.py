@@ -50,6 +50,19 @@ def _s(value) -> celtypes.StringType:
     return celtypes.StringType(value)
 
 
+def fast_int(value: int) -> celtypes.IntType:
+    """IntType(value) without IntType.__new__'s per-call decorator (same value, same range check)."""
+    if not -(2 ** 63) <= value < 2 ** 63:
+        raise ValueError("overflow")
+    return int.__new__(celtypes.IntType, value)
+
+
+def k8s_size(value):
+    if isinstance(value, (str, bytes, list, dict)):
+        return fast_int(len(value))
+    return celpy.evaluation.function_size(value)
+
+
 def k8s_split(text, sep, limit=None):
     if limit is None or int(limit) < 0:
         parts = str(text).split(str(sep)) if str(sep) else list(str(text))
@@ -95,20 +108,20 @@ def k8s_char_at(text, i):
 
 def k8s_index_of(container, item, start=None):
     if isinstance(container, str):
-        return celtypes.IntType(str(container).find(str(item), int(start or 0)))
+        return fast_int(str(container).find(str(item), int(start or 0)))
     for i, v in enumerate(container):
         if v == item:
-            return celtypes.IntType(i)
-    return celtypes.IntType(-1)
+            return fast_int(i)
+    return fast_int(-1)
 
 
 def k8s_last_index_of(container, item):
     if isinstance(container, str):
-        return celtypes.IntType(str(container).rfind(str(item)))
+        return fast_int(str(container).rfind(str(item)))
     for i in range(len(container) - 1, -1, -1):
         if container[i] == item:
-            return celtypes.IntType(i)
-    return celtypes.IntType(-1)
+            return fast_int(i)
+    return fast_int(-1)
 
 
 def k8s_join(items, sep=""):
@@ -120,7 +133,7 @@ def k8s_is_sorted(items):
 
 
 def k8s_sum(items):
-    total = celtypes.IntType(0)
+    total = fast_int(0)
     for v in items:
         total = total + v
     return total
@@ -241,7 +254,7 @@ def k8s_cidr(text):
 
 
 def k8s_family(ip):
-    return celtypes.IntType(ipaddress.ip_address(str(ip)).version)
+    return fast_int(ipaddress.ip_address(str(ip)).version)
 
 
 def k8s_contains_ip(cidr, ip):
@@ -293,7 +306,7 @@ def k8s_quantity(text):
 
 def k8s_compare_to(a, b):
     x, y = quantity_value(str(a)), quantity_value(str(b))
-    return celtypes.IntType((x > y) - (x < y))
+    return fast_int((x > y) - (x < y))
 
 
 def k8s_is_greater_than(a, b):
@@ -308,14 +321,39 @@ def k8s_as_integer(q):
     value = quantity_value(str(q))
     if value != value.to_integral_value():
         raise ValueError("cannot convert value to integer")
-    return celtypes.IntType(int(value))
+    return fast_int(int(value))
 
 
 def k8s_as_approximate_float(q):
     return celtypes.DoubleType(float(quantity_value(str(q))))
 
 
+class Optional_:
+    """A CEL optional (``oldSelf`` of a rule with ``optionalOldSelf: true``)."""
+
+    __slots__ = ("present", "item")
+
+    def __init__(self, item: Any = None, present: bool = False):
+        self.present, self.item = present, item
+
+
+def k8s_has_value(opt):
+    return celtypes.BoolType(opt.present)
+
+
+def k8s_value(opt):
+    if not opt.present:
+        raise ValueError("optional.none() dereference")
+    return opt.item
+
+
+def k8s_or_value(opt, alternative):
+    return opt.item if opt.present else alternative
+
+
 FUNCTIONS: Dict[str, Callable] = {
+    "size": k8s_size,
+    "hasValue": k8s_has_value, "value": k8s_value, "orValue": k8s_or_value,
     "split": k8s_split, "lowerAscii": k8s_lower_ascii, "upperAscii": k8s_upper_ascii, "trim": k8s_trim,
     "replace": k8s_replace, "substring": k8s_substring, "charAt": k8s_char_at, "indexOf": k8s_index_of,
     "lastIndexOf": k8s_last_index_of, "join": k8s_join, "isSorted": k8s_is_sorted, "sum": k8s_sum,
@@ -354,11 +392,25 @@ _ENV, _COMPILED = _make_env()
 _HAS = re.compile(r"lambda activation: (not isinstance\(celpy\.evaluation\.result\(activation, ex_\d+_h\), CELEvalError\))")
 
 
+# The transpiled code also rebuilds every integer literal on each evaluation, and IntType() is slow
+# (it wraps a range-checking decorator per call): literals become constants built once.
+_INT_LITERAL = re.compile(r"celpy\.celtypes\.IntType\((-?\d+)\)")
+_NAMESPACE = celpy.evaluation.__dict__
+
+
+def _int_constant(match) -> str:
+    value = int(match.group(1))
+    name = f"_k8s_int_{'m' if value < 0 else ''}{abs(value)}"
+    _NAMESPACE.setdefault(name, fast_int(value))
+    return name
+
+
 def _fix_transpiled(runner) -> None:
     tp = getattr(runner, "tp", None)
     if tp is None:
         return
     fixed = _HAS.sub(r"lambda activation: celpy.celtypes.BoolType(\1)", tp.source_text)
+    fixed = _INT_LITERAL.sub(_int_constant, fixed)
     if fixed != tp.source_text:
         tp.source_text = fixed
         tp.executable_code = compile(fixed, "<string>", "exec")
@@ -383,9 +435,42 @@ class Program:
     def evaluate(self, activation: Dict[str, Any]):
         with _LOCK:
             try:
-                return self.runner.evaluate(activation)
+                tp = getattr(self.runner, "tp", None)
+                if tp is None:
+                    return self.runner.evaluate(activation)
+                # Transpiler.evaluate, minus its per-call Activation clone and typed name resolution
+                # (which cost more than the rule itself): variables are plain attributes.
+                namespace = celpy.evaluation.result.__globals__
+                namespace["base_activation"] = _Vars(activation, tp.base_activation)
+                exec(tp.executable_code, namespace)
+                value = namespace["CEL"]
+                if isinstance(value, celpy.evaluation.CELEvalError):
+                    raise value
+                return value
             except Exception as exc:  # CELEvalError and Python errors inside functions
                 raise CelError(describe_error(exc)) from None
+
+
+class _Vars:
+    """The activation transpiled rules see: ``activation.self``, ``nested_activation(vars=...)`` for macros;
+    anything else is looked up in cel-python's own activation."""
+
+    __slots__ = ("_values", "_base")
+
+    def __init__(self, values: Dict[str, Any], base):
+        self._values = values
+        self._base = base
+
+    def __getattr__(self, name: str):
+        try:
+            return self._values[name]
+        except KeyError:
+            return getattr(self._base, name)
+
+    def nested_activation(self, annotations=None, vars=None):
+        values = dict(self._values)
+        values.update(vars or {})
+        return _Vars(values, self._base)
 
 
 def describe_error(exc: Exception) -> str:
@@ -417,10 +502,10 @@ def to_cel(value: Any, node) -> Any:
     if isinstance(value, int):
         if node is not None and node.type == "number":
             return celtypes.DoubleType(float(value))
-        return celtypes.IntType(value)
+        return fast_int(value)
     if isinstance(value, float):
         if node is not None and node.type == "integer" and value == int(value):
-            return celtypes.IntType(int(value))
+            return fast_int(int(value))
         return celtypes.DoubleType(value)
     if isinstance(value, str):
         fmt = node.format if node is not None else None

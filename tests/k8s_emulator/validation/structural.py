@@ -407,8 +407,10 @@ def validate_cel(value: Any, node: Node, path: str, errs: List[fe.Cause], old: A
         if rule.is_transition and not has_old and not rule.optional_old_self:
             continue
         activation = {"self": cel_value}
-        if rule.is_transition:
-            activation["oldSelf"] = old_cel if has_old else None
+        if rule.optional_old_self:
+            activation["oldSelf"] = cel.Optional_(old_cel, has_old)
+        elif rule.is_transition:
+            activation["oldSelf"] = old_cel
         _run_rule(rule, activation, node, where, path, errs)
     if isinstance(value, dict):
         for k, v in value.items():
