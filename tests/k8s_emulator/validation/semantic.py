@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 from . import errors as fe
 from . import names
@@ -135,7 +135,8 @@ def _containers(containers, path: str, volumes: set, seen: set, is_pod: bool) ->
     return causes
 
 
-def validate_pod_spec(spec: dict, path: str, is_pod: bool = False) -> Causes:
+def validate_pod_spec(spec: dict, path: str, is_pod: bool = False, claim_names: Iterable[str] = ()) -> Causes:
+    """``claim_names``: a StatefulSet's volumeClaimTemplates, which its containers may mount by name."""
     causes: Causes = []
     volumes = set()
     for i, vol in enumerate(spec.get("volumes") or []):
@@ -144,11 +145,12 @@ def validate_pod_spec(spec: dict, path: str, is_pod: bool = False) -> Causes:
         sources = [k for k in vol if k != "name"]
         if len(sources) > 1:
             causes.append(fe.forbidden(fe.child(vp, sources[1]), "may not specify more than 1 volume type"))
+    mountable = volumes | set(claim_names)
     if not spec.get("containers"):
         causes.append(fe.required(fe.child(path, "containers")))
     seen: set = set()
-    causes += _containers(spec.get("initContainers"), fe.child(path, "initContainers"), volumes, seen, is_pod)
-    causes += _containers(spec.get("containers"), fe.child(path, "containers"), volumes, seen, is_pod)
+    causes += _containers(spec.get("initContainers"), fe.child(path, "initContainers"), mountable, seen, is_pod)
+    causes += _containers(spec.get("containers"), fe.child(path, "containers"), mountable, seen, is_pod)
     _enum(causes, spec, "restartPolicy", path, ("Always", "OnFailure", "Never"))
     _enum(causes, spec, "dnsPolicy", path, ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"))
     for key in ("terminationGracePeriodSeconds", "activeDeadlineSeconds"):
@@ -160,10 +162,10 @@ def validate_pod_spec(spec: dict, path: str, is_pod: bool = False) -> Causes:
     return causes
 
 
-def validate_pod_template(template: dict, path: str) -> Causes:
+def validate_pod_template(template: dict, path: str, claim_names: Iterable[str] = ()) -> Causes:
     meta = template.get("metadata") or {}
     causes = validate_labels(meta.get("labels"), fe.child(fe.child(path, "metadata"), "labels"))
-    return causes + validate_pod_spec(template.get("spec") or {}, fe.child(path, "spec"))
+    return causes + validate_pod_spec(template.get("spec") or {}, fe.child(path, "spec"), claim_names=claim_names)
 
 
 def _non_negative(causes: Causes, spec: dict, key: str, path: str) -> None:
@@ -189,7 +191,9 @@ def _workload(obj: dict, kind: str) -> Causes:
                 causes.append(fe.invalid("spec.template.metadata.labels", labels,
                                          "`selector` does not match template `labels`"))
     if "template" in spec:
-        causes += validate_pod_template(template, "spec.template")
+        claims = [((c.get("metadata") or {}).get("name") or "") for c in spec.get("volumeClaimTemplates") or []] \
+            if kind == "StatefulSet" else []
+        causes += validate_pod_template(template, "spec.template", claim_names=claims)
         policy = (template.get("spec") or {}).get("restartPolicy")
         if policy is not None and policy != "Always":
             causes.append(fe.not_supported("spec.template.spec.restartPolicy", policy, ["Always"]))
