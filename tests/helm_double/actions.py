@@ -132,8 +132,8 @@ def object_key(kube, obj, namespace):
             obj["metadata"]["name"])
 
 
-def describe(obj, namespace=None):
-    ns = (obj.get("metadata") or {}).get("namespace") or namespace
+def describe(obj, namespace=None, namespaced=True):
+    ns = ((obj.get("metadata") or {}).get("namespace") or namespace) if namespaced else None
     if ns:
         return '%s "%s" in namespace "%s"' % (obj["kind"], obj["metadata"]["name"], ns)
     return '%s "%s"' % (obj["kind"], obj["metadata"]["name"])
@@ -270,8 +270,8 @@ def conflicts(ctx, docs, name, namespace, take_ownership=False, known=()):
         if problem:
             raise HelmError(
                 "Unable to continue with %s: %s exists and cannot be imported into the current release: "
-                "invalid ownership metadata; %s" % ("install" if not known else "update", describe(obj, namespace),
-                                                    problem)
+                "invalid ownership metadata; %s" % ("install" if not known else "update",
+                                                    describe(obj, namespace, ctx.kube.is_namespaced(obj)), problem)
             )
         adopt.add(key)
     return adopt
@@ -299,7 +299,7 @@ def update_objects(ctx, original_docs, target_docs, name, namespace, take_owners
             if problem:
                 raise HelmError(
                     "Unable to continue with update: %s exists and cannot be imported into the current release: "
-                    "invalid ownership metadata; %s" % (describe(obj, namespace), problem)
+                    "invalid ownership metadata; %s" % (describe(obj, namespace, ctx.kube.is_namespaced(obj)), problem)
                 )
         before = with_ownership(original[key], name, namespace) if key in original else {}
         patch = three_way_patch(before, owned, live)
@@ -328,7 +328,8 @@ def delete_objects(ctx, docs, namespace):
             if ctx.kube.delete(obj, namespace):
                 deleted.append(obj)
         except KubeError as exc:
-            ctx.err.write("uninstall: Failed to delete %s: %s\n" % (describe(obj, namespace), exc))
+            ctx.err.write("uninstall: Failed to delete %s: %s\n" % (
+                describe(obj, namespace, ctx.kube.is_namespaced(obj)), exc))
     return kept, deleted
 
 
