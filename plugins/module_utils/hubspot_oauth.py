@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: mcp_gateway platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """HubSpot OAuth client and token-expiry bookkeeping.
 
 STANDARD LIBRARY ONLY: this file is also shipped next to the in-cluster
