@@ -9,7 +9,7 @@ Usage: run_sanity.py --python 3.13 [extra ansible-test arguments]
 """
 
 import argparse
-import os
+import json
 import pathlib
 import re
 import shutil
@@ -34,6 +34,29 @@ def install_pip_bootstrap() -> None:
             shutil.copyfile(ROOT / "tests" / "get_pip_offline.py", target)
 
 
+def add_dependency(collections: pathlib.Path, namespace: str, name: str) -> None:
+    """Copy a collection the modules import (from this Python's ``ansible`` package) next to ours.
+
+    ansible-test only resolves ``ansible_collections.*`` imports and doc fragments within the
+    ``ansible_collections/`` root of the collection under test (ANSIBLE_COLLECTIONS_PATH is not
+    consulted, and the tree is copied into its delegation and virtualenv runs, so it is a real
+    copy rather than a symlink). The copy is the version the running ansible ships, so each leg
+    (2.21 / kubernetes.core 6.6, 2.19 / kubernetes.core 6.2) is checked against its own.
+    """
+    import ansible_collections  # the namespace package of this Python's ``ansible`` distribution
+
+    for root in ansible_collections.__path__:
+        source = pathlib.Path(root) / namespace / name
+        if (source / "MANIFEST.json").is_file():
+            break
+    else:
+        raise SystemExit(f"{namespace}.{name} not found in {list(ansible_collections.__path__)}: install ansible")
+    target = collections / "ansible_collections" / namespace / name
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    print(f"+ {namespace}.{name} {json.loads((source / 'MANIFEST.json').read_text())['collection_info']['version']}"
+          f" from {source}", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", required=True, help="Python version ansible-test runs sanity with")
@@ -54,14 +77,10 @@ def main() -> int:
             check=True,
         )
         installed = collections / "ansible_collections" / "mcp_gateway" / "platform"
-        # kubernetes.core must be importable by the collection's modules during sanity (import test).
-        env = dict(os.environ)
-        env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(
-            [str(collections), env.get("ANSIBLE_COLLECTIONS_PATH", "")]
-        )
+        add_dependency(collections, "kubernetes", "core")
         cmd = [str(ansible_test), "sanity", "--venv", "--python", args.python, "--color", "no", *args.rest]
         print("+", " ".join(cmd), f"(in {installed})", flush=True)
-        return subprocess.run(cmd, cwd=installed, env=env, check=False).returncode
+        return subprocess.run(cmd, cwd=installed, check=False).returncode
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
