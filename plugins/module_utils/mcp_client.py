@@ -1,13 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: mcp_gateway platform team
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A Model Context Protocol client over the Streamable HTTP transport. STANDARD LIBRARY ONLY.
+"""A Model Context Protocol client over the Streamable HTTP transport.
 
 Enough of MCP to probe a server: ``initialize`` (version negotiation), the
 ``notifications/initialized`` notification, ``tools/list`` with pagination, and closing the
 session with HTTP DELETE. Responses may be ``application/json`` or ``text/event-stream`` (SSE);
 the ``Mcp-Session-Id`` the server assigns is sent back on every later request together with the
 ``MCP-Protocol-Version`` header. The bearer token, when given, is never part of an error message.
+
+HTTP goes through ``ansible.module_utils.urls`` (only the ``mcp_probe`` module uses this client,
+so Ansible is always there); errors are still urllib's, as that wrapper raises them unchanged.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,11 +21,13 @@ import json
 import socket
 import ssl
 import urllib.error
-import urllib.request
+
+from ansible.module_utils.urls import Request
 
 # Newest first: offered in that order; the first is what ``initialize`` asks for.
 SUPPORTED_PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 CLIENT_INFO = {"name": "mcp_gateway.platform", "version": "1.0.0"}
+USER_AGENT = "mcp-gateway-platform-probe/1.0"
 MAX_PAGES = 100
 
 
@@ -83,7 +88,7 @@ class McpClient:
 
     # -- transport ----------------------------------------------------------------------
     def _headers(self, with_body=True):
-        headers = {"Accept": "application/json, text/event-stream", "User-Agent": "mcp-gateway-platform-probe/1.0"}
+        headers = {"Accept": "application/json, text/event-stream", "User-Agent": USER_AGENT}
         if with_body:
             headers["Content-Type"] = "application/json"
         if self.bearer_token:
@@ -109,9 +114,14 @@ class McpClient:
         return McpError("MCP %s to %s failed: HTTP %d %s%s" % (method, self.url, status, hint, detail),
                         status=status, kind="http")
 
-    def _open(self, request, method):
+    def _send(self, http_method, headers, data=None):
+        """One HTTP exchange; urllib's exceptions (HTTPError, URLError, timeouts) propagate."""
+        return Request().open(http_method, self.url, data=data, headers=headers, timeout=self.timeout,
+                              context=self.ssl_context, http_agent=USER_AGENT, use_netrc=False)
+
+    def _open(self, data, method):
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl_context)
+            return self._send("POST", self._headers(), data)
         except urllib.error.HTTPError as err:
             raise self._http_error(err, method)
         except (socket.timeout, TimeoutError):
@@ -128,9 +138,7 @@ class McpClient:
 
     def _post(self, message):
         method = message.get("method")
-        request = urllib.request.Request(self.url, data=json.dumps(message).encode("utf-8"),
-                                         headers=self._headers(), method="POST")
-        response = self._open(request, method)
+        response = self._open(json.dumps(message).encode("utf-8"), method)
         with response:
             try:
                 body = response.read().decode("utf-8")
@@ -217,10 +225,10 @@ class McpClient:
         """End the session with HTTP DELETE (a 405 means the server does not allow it: fine)."""
         if not self.session_id:
             return False
-        request = urllib.request.Request(self.url, headers=self._headers(with_body=False), method="DELETE")
+        headers = self._headers(with_body=False)
         session, self.session_id = self.session_id, None
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl_context):
+            with self._send("DELETE", headers):
                 return True
         except urllib.error.HTTPError as err:
             if err.code in (404, 405):
