@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: azure_ad_token
 short_description: Get an Azure AD (Entra ID) access token with the client-credentials flow
 version_added: 1.0.0
-author: mcp_gateway platform team
+author: mcp_gateway platform team (@mcp-gateway)
 description:
   - Uses msal's C(ConfidentialClientApplication) to obtain an application token (client-credentials
     grant) for O(scopes), for example to call MCP servers behind the gateway's JWT policy.
@@ -56,6 +56,7 @@ options:
     type: float
     default: 30
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - mcp_gateway.platform.tls_client
 requirements:
   - msal
@@ -64,6 +65,8 @@ attributes:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -214,7 +217,7 @@ def main():
         codes = re.findall(r"AADSTS(\d+)", text)
         detail = re.search(r"(AADSTS\d+: [^.]*\.)", text)
         module.fail_json(msg="Azure AD authority %s rejected the tenant discovery: %s"
-                         % (authority, detail.group(1) if detail else str(exc).split(" Also please")[0]),
+                         % (authority, detail.group(1) if detail else str(exc).partition(" Also please")[0]),
                          error_codes=[int(c) for c in codes[:1]], **result)
     except requests.exceptions.SSLError as exc:
         module.fail_json(msg="TLS verification of %s failed (set ca_path for a private authority): %s"

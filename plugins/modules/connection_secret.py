@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: connection_secret
 short_description: Compose a Secret from literal values and keys copied from other Secrets
 version_added: 1.0.0
-author: mcp_gateway platform team
+author: mcp_gateway platform team (@mcp-gateway)
 description:
   - Writes a Secret whose data is exactly O(string_data) plus the keys copied from other Secrets
     (for example the password a database chart generated), without any value ever appearing in
@@ -68,6 +68,7 @@ options:
     type: str
     default: Opaque
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - kubernetes.core.k8s_auth_options
 requirements:
   - python >= 3.9
@@ -78,6 +79,8 @@ attributes:
   diff_mode:
     support: full
     details: The diff shows key names, labels, annotations and type; every value is masked.
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -115,8 +118,8 @@ secret:
       description: Secret type.
       type: str
       returned: always
-    keys:
-      description: Data keys of the Secret.
+    data_keys:
+      description: Data keys of the Secret (names only).
       type: list
       elements: str
       returned: always
@@ -149,9 +152,9 @@ def argspec():
         namespace=dict(type="str", required=True),
         string_data=dict(type="dict", default={}, no_log=True),
         from_secrets=dict(
-            type="list", elements="dict", default=[],
+            type="list", elements="dict", default=[], no_log=False,  # Secret and key names only
             options={
-                "secret": dict(type="str", required=True),
+                "secret": dict(type="str", required=True, no_log=False),
                 "key": dict(type="str", required=True, no_log=False),
                 "as": dict(type="str"),
                 "namespace": dict(type="str"),
@@ -212,7 +215,7 @@ def run(module, store):
 
     changed = bool(changed_keys) or meta_changed
     result = dict(changed=changed, changed_keys=changed_keys,
-                  secret=dict(name=name, namespace=namespace, type=p["type"], keys=sorted(data)))
+                  secret=dict(name=name, namespace=namespace, type=p["type"], data_keys=sorted(data)))
     if module._diff:
         merged_labels = dict(current.labels if current else {}, **labels)
         merged_annotations = dict(current.annotations if current else {}, **annotations)

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: hubspot_token
 short_description: Keep a HubSpot OAuth access token fresh in a Kubernetes Secret
 version_added: 1.0.0
-author: mcp_gateway platform team
+author: mcp_gateway platform team (@mcp-gateway)
 description:
   - Reads the access-token Secret. When the token recorded there is still valid for longer than
     O(min_validity) seconds (per the C(mcp-gateway.io/expires-at) annotation) and O(force) is not
@@ -83,6 +83,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - kubernetes.core.k8s_auth_options
 requirements:
   - python >= 3.9
@@ -93,6 +94,8 @@ attributes:
     details: HubSpot is not called in check mode.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 notes:
   - The Secret's other keys, labels and annotations are preserved.
 """
@@ -188,7 +191,7 @@ def argspec():
         client_id=dict(type="str", required=True),
         client_secret=dict(type="str", required=True, no_log=True),
         refresh_token=dict(type="str", required=True, no_log=True),
-        token_url=dict(type="str", default=hubspot_oauth.DEFAULT_TOKEN_URL),
+        token_url=dict(type="str", default=hubspot_oauth.DEFAULT_TOKEN_URL, no_log=False),
         namespace=dict(type="str", required=True),
         secret_name=dict(type="str", default="hubspot-access-token"),
         secret_key=dict(type="str", default="access_token", no_log=False),
@@ -209,11 +212,14 @@ def run(module, store):
 
     current = store.read(name, namespace)
     if current is not None and current.has(key) and not p["force"]:
-        if hubspot_oauth.still_valid(current.annotations, p["min_validity"]):
+        now = hubspot_oauth.utcnow()
+        if hubspot_oauth.still_valid(current.annotations, p["min_validity"], now):
+            # Same instant for the decision and the reported validity.
+            remaining = hubspot_oauth.remaining_validity(current.annotations, now)
             result["expires_at"] = current.annotations.get(hubspot_oauth.ANNOTATION_EXPIRES_AT)
-            result["expires_in"] = hubspot_oauth.remaining_validity(current.annotations)
+            result["expires_in"] = remaining
             module.exit_json(msg="Token in Secret %s/%s is valid for %ds more; nothing to do"
-                             % (namespace, name, result["expires_in"]), **result)
+                             % (namespace, name, remaining), **result)
 
     if module.check_mode:
         result["changed"] = True

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: mcp_probe
 short_description: Check that an MCP server answers over Streamable HTTP and lists its tools
 version_added: 1.0.0
-author: mcp_gateway platform team
+author: mcp_gateway platform team (@mcp-gateway)
 description:
   - Opens a Model Context Protocol session with the Streamable HTTP endpoint O(url) (for example
     an MCP server behind the gateway, C(http://gateway:8080/mcp/mcp-example)). It sends
@@ -45,12 +45,15 @@ options:
     choices: ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"]
     default: "2025-11-25"
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - mcp_gateway.platform.tls_client
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

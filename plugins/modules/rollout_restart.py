@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: rollout_restart
 short_description: Restart Deployments, StatefulSets or DaemonSets like kubectl rollout restart
 version_added: 1.0.0
-author: mcp_gateway platform team
+author: mcp_gateway platform team (@mcp-gateway)
 description:
   - Sends the strategic merge patch of C(kubectl rollout restart) (sets the pod template annotation
     C(kubectl.kubernetes.io/restartedAt) to the current time, RFC 3339) to every selected workload.
@@ -52,6 +52,7 @@ options:
     type: int
     default: 5
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - kubernetes.core.k8s_auth_options
 requirements:
   - python >= 3.9
@@ -62,6 +63,8 @@ attributes:
     details: Reports which workloads would be restarted, without patching them.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -19,8 +19,13 @@ import copy
 try:
     from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 except ImportError:
-    # Handled by AnsibleK8SModule(check_k8s=True), which fails with missing_required_lib.
-    ConflictError = NotFoundError = Exception
+    # Handled by AnsibleK8SModule(check_k8s=True), which fails with missing_required_lib. Distinct
+    # placeholders (never raised) keep the generic ``except Exception`` handlers below reachable.
+    class ConflictError(Exception):
+        pass
+
+    class NotFoundError(Exception):
+        pass
 
 
 class SecretError(Exception):

@@ -46,7 +46,7 @@ def test_compose_idempotent_check_and_diff(kubeconfig, core, source):
     create, again = run["create"], run["again"]
     assert create["changed"] and create["changed_keys"] == ["MSSQL_HOST", "MSSQL_PASSWORD", "MSSQL_PORT", "MSSQL_USER"]
     assert create["secret"] == {"name": "mcp-mssql-connection", "namespace": ns, "type": "Opaque",
-                                "keys": ["MSSQL_HOST", "MSSQL_PASSWORD", "MSSQL_PORT", "MSSQL_USER"]}
+                                "data_keys": ["MSSQL_HOST", "MSSQL_PASSWORD", "MSSQL_PORT", "MSSQL_USER"]}
     assert set(create["diff"]["after"]["data"]) == set(create["changed_keys"])
     assert again["changed"] is False and again["changed_keys"] == []
     secret = core.read_namespaced_secret("mcp-mssql-connection", ns)
