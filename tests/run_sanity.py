@@ -39,9 +39,9 @@ def add_dependency(collections: pathlib.Path, namespace: str, name: str) -> None
 
     ansible-test only resolves ``ansible_collections.*`` imports and doc fragments within the
     ``ansible_collections/`` root of the collection under test (ANSIBLE_COLLECTIONS_PATH is not
-    consulted, and the tree is copied into its delegation and virtualenv runs, so it is a real
-    copy rather than a symlink). The copy is the version the running ansible ships, so each leg
-    (2.21 / kubernetes.core 6.6, 2.19 / kubernetes.core 6.2) is checked against its own.
+    consulted). A copy keeps the scratch tree self-contained (ansible-test 2.21 follows a symlink
+    too). It is the version the running ansible ships, so each leg (2.21 / kubernetes.core 6.6,
+    2.19 / kubernetes.core 6.2) is checked against its own.
     """
     import ansible_collections  # the namespace package of this Python's ``ansible`` distribution
 
@@ -60,8 +60,8 @@ def add_dependency(collections: pathlib.Path, namespace: str, name: str) -> None
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", required=True, help="Python version ansible-test runs sanity with")
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help="extra ansible-test sanity arguments")
-    args = parser.parse_args()
+    # Everything else (``--test pylint``, ``--skip-test shebang``, ...) goes to ansible-test as is.
+    args, rest = parser.parse_known_args()
 
     bindir = pathlib.Path(sys.executable).parent
     galaxy = bindir / "ansible-galaxy"
@@ -78,7 +78,7 @@ def main() -> int:
         )
         installed = collections / "ansible_collections" / "mcp_gateway" / "platform"
         add_dependency(collections, "kubernetes", "core")
-        cmd = [str(ansible_test), "sanity", "--venv", "--python", args.python, "--color", "no", *args.rest]
+        cmd = [str(ansible_test), "sanity", "--venv", "--python", args.python, "--color", "no", *rest]
         print("+", " ".join(cmd), f"(in {installed})", flush=True)
         return subprocess.run(cmd, cwd=installed, check=False).returncode
     finally:
