@@ -1,31 +1,30 @@
-"""The ui_port_forward role through ansible-playbook, pid-file manager (there is no systemd user instance here).
+"""The ui_port_forward role through ansible-playbook against the API emulator (pid-file mode: there is no
+systemd user instance where these tests run, so the systemd path is not exercised here).
 
-What the API emulator allows and what it does not:
-
-* The emulator refuses the pods/portforward upgrade (405), so the real kubectl exits right after it starts.
-  That path runs with the real kubectl against the emulator: the role must see the forward die, fail with
-  the tail of kubectl's output and leave neither a process nor a pid file behind.
-* A forward that keeps running cannot come from the real kubectl here. The process management around it
-  (pid file, exact command line, idempotence, restart on changed arguments, check mode, stop) runs with a
-  compiled stand-in named ``kubectl`` that prints kubectl's "Forwarding from" line and waits to be killed:
-  a real process whose /proc/<pid>/cmdline is exactly what the role started.
+The emulator does not implement the pods/portforward streaming subresource: a real kubectl pointed at it
+GETs the Service, lists its Pods, then fails the WebSocket and SPDY upgrades (405) and exits. That is what
+the first test proves the role detects. For the lifecycle of a running forward, kubectl talks to
+:class:`StreamingDouble`, which relays every request to the emulator and accepts the SPDY upgrade; the
+tunnel then stays open but carries no data (kubectl listens locally; nothing is forwarded to a pod).
 """
 
+import http.client
 import os
-import shutil
-import subprocess
-import time
+import socket
+import socketserver
+import ssl
+import threading
 
 import pytest
+import yaml
 
 from integration.modules.modules_playbook import run_playbook
-from k8s_emulator.testing import kubectl_path
 
-NS = "agentgateway-system"
-UI = """
+NS = "pf"
+SERVICE = """
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: mcp-ui, namespace: %(ns)s}
+metadata: {name: mcp-ui, namespace: pf}
 spec:
   selector: {matchLabels: {app: mcp-ui}}
   template:
@@ -34,38 +33,100 @@ spec:
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: mcp-ui-service, namespace: %(ns)s}
+metadata: {name: mcp-ui-service, namespace: pf}
 spec:
   selector: {app: mcp-ui}
-  ports: [{port: 3000, targetPort: http}]
-""" % {"ns": NS}
-
-STAND_IN = r"""
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "port-forward") != 0) return 2;
-    printf("Forwarding from %s\n", argv[argc - 1]);
-    fflush(stdout);
-    for (;;) pause();
-}
+  ports: [{name: http, port: 3000, targetPort: http}]
 """
 
 
-def role(tasks_from="main", **variables):
-    return [{"name": "ui_port_forward " + tasks_from,
-             "ansible.builtin.include_role": {"name": "mcp_gateway.platform.ui_port_forward", "tasks_from": tasks_from},
-             "vars": variables}]
+class StreamingDouble:
+    """Test double of the kubelet streaming endpoint (pods/<pod>/portforward), which the emulator lacks.
+
+    A plain-HTTP front on 127.0.0.1: every request is relayed unchanged to the emulator (with the admin
+    token, since kubectl sends no bearer token over plain HTTP), except a SPDY/3.1 upgrade of
+    ``.../portforward``, which is accepted with 101 and then held open without carrying data. Records every
+    request as ``(method, path)`` in ``requests`` and the accepted upgrades in ``upgrades``.
+    """
+
+    def __init__(self, upstream, ca_file, token):
+        self.upstream, self.token = upstream, token
+        self.context = ssl.create_default_context(cafile=ca_file)
+        self.requests, self.upgrades = [], []
+        double = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                while True:
+                    line = self.rfile.readline()
+                    if not line.strip():
+                        return
+                    method, path, _version = line.decode().split(" ", 2)
+                    headers = []
+                    while True:
+                        header = self.rfile.readline().decode()
+                        if header in ("\r\n", "\n", ""):
+                            break
+                        key, value = header.split(":", 1)
+                        headers.append((key.strip(), value.strip()))
+                    lower = {k.lower(): v for k, v in headers}
+                    body = self.rfile.read(int(lower.get("content-length") or 0))
+                    double.requests.append((method, path))
+                    if method == "POST" and path.split("?")[0].endswith("/portforward") \
+                            and "spdy" in lower.get("upgrade", "").lower():
+                        double.upgrades.append(path)
+                        self.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                                         b"Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n")
+                        self.wfile.flush()
+                        while self.rfile.read(1):
+                            pass
+                        return
+                    conn = http.client.HTTPSConnection(*double.upstream, context=double.context, timeout=30)
+                    relayed = {k: v for k, v in headers if k.lower() not in ("host", "connection", "upgrade", "authorization")}
+                    relayed["Authorization"] = "Bearer " + double.token
+                    conn.request(method, path, body=body or None, headers=relayed)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    head = ["HTTP/1.1 %d %s" % (resp.status, resp.reason)]
+                    head += ["%s: %s" % (k, v) for k, v in resp.getheaders()
+                             if k.lower() not in ("transfer-encoding", "connection", "content-length")]
+                    head.append("Content-Length: %d" % len(data))
+                    self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+                    self.wfile.flush()
+                    conn.close()
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
 
 
-def alive(pid):
-    """True while the process exists and is not a zombie."""
-    try:
-        with open("/proc/%s/stat" % pid, encoding="utf-8") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def role(tmp_path, kubeconfig, tasks_from="main", **variables):
+    variables = dict({"ui_port_forward_enabled": True, "ui_port_forward_namespace": NS,
+                      "ui_port_forward_kubeconfig": kubeconfig, "ui_port_forward_state_dir": str(tmp_path / "state"),
+                      "ui_port_forward_manager": "pidfile"}, **variables)
+    return run_playbook([{"name": "ui_port_forward", "vars": variables, "ansible.builtin.include_role": {
+        "name": "mcp_gateway.platform.ui_port_forward", "tasks_from": tasks_from}}])
+
+
+def changed(run):
+    return [name for name, result in run.results.items() if result.get("changed")]
 
 
 def cmdline(pid):
@@ -73,157 +134,81 @@ def cmdline(pid):
         return handle.read().decode().split("\0")[:-1]
 
 
-def forwards_to(kubeconfig):
-    """Pids of live port-forward processes using this kubeconfig."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                argv = cmdline(entry)
-            except OSError:
-                continue
-            if argv[1:2] == ["port-forward"] and kubeconfig in argv and alive(entry):
-                found.append(entry)
-    return found
-
-
-PREFIX = "mcp_gateway.platform.ui_port_forward : "
-
-
-def changed(run):
-    """Names (without the role prefix) of the tasks that reported a change."""
-    return sorted(name[len(PREFIX):] if name.startswith(PREFIX) else name
-                  for name, result in run.results.items() if result.get("changed"))
+def alive(pid):
+    """A process that is neither gone nor a zombie (a zombie's cmdline is empty)."""
+    return os.path.exists("/proc/%s/cmdline" % pid) and cmdline(pid) != []
 
 
 @pytest.fixture(scope="module")
-def ui(emulator):
+def cluster(emulator):
     emulator.kubectl("create", "namespace", NS, check=True)
-    emulator.kubectl("apply", "-f", "-", input=UI, check=True)
+    emulator.kubectl("apply", "-f", "-", input=SERVICE, check=True)
+    emulator.kubectl("rollout", "status", "deployment/mcp-ui", "-n", NS, "--timeout=60s", check=True)
     return emulator
 
 
 @pytest.fixture()
-def state(tmp_path):
-    return {"ui_port_forward_enabled": True, "ui_port_forward_manager": "pidfile",
-            "ui_port_forward_state_dir": str(tmp_path / "state"), "ui_port_forward_unit_dir": str(tmp_path / "units")}
+def double_kubeconfig(cluster, tmp_path):
+    with open(cluster.kubeconfig) as handle:
+        config = yaml.safe_load(handle)
+    host, port = cluster.url.split("//")[1].rsplit(":", 1)
+    with StreamingDouble((host, int(port)), cluster.ca_file, cluster.admin_token) as double:
+        config["clusters"][0]["cluster"] = {"server": double.url}
+        path = str(tmp_path / "double-kubeconfig")
+        with open(path, "w") as handle:
+            yaml.safe_dump(config, handle)
+        yield path, double
 
 
-@pytest.fixture(scope="module")
-def stand_in(tmp_path_factory):
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if not compiler:
-        pytest.skip("no C compiler for the long-running kubectl stand-in")
-    directory = tmp_path_factory.mktemp("bin")
-    source = directory / "kubectl.c"
-    source.write_text(STAND_IN)
-    subprocess.run([compiler, "-o", str(directory / "kubectl"), str(source)], check=True)
-    return str(directory / "kubectl")
-
-
-def test_disabled_does_nothing(ui, state):
-    run = run_playbook(role(**dict(state, ui_port_forward_enabled=False)), kubeconfig=ui.kubeconfig)
-    assert run.rc == 0, run.output[-3000:]
-    assert changed(run) == []
-    assert not os.path.exists(state["ui_port_forward_state_dir"])
-
-
-def test_invalid_port_is_refused_naming_the_variable(ui, state):
-    run = run_playbook(role(**dict(state, ui_port_forward_local_port=70000)), kubeconfig=ui.kubeconfig)
+def test_forward_that_dies_at_start_fails_with_its_output(cluster, tmp_path):
+    port = free_port()
+    before = len(cluster.requests())
+    run = role(tmp_path, cluster.kubeconfig, ui_port_forward_local_port=port)
     assert run.rc != 0
-    assert "ui_port_forward_local_port" in run.output and "70000" in run.output
-    assert not os.path.exists(state["ui_port_forward_state_dir"])
+    assert "kubectl port-forward svc/mcp-ui-service %d:3000 -n pf exited right after it was started" % port in run.output
+    assert "error upgrading connection" in run.output  # kubectl's own last line, from the log
+    assert not os.path.exists(tmp_path / "state" / "mcp-ui-port-forward.pid")
+    # What the real kubectl did against the emulator with the role's arguments.
+    paths = [(r["method"], r["path"].split("?")[0]) for r in cluster.requests()[before:]]
+    assert ("GET", "/api/v1/namespaces/pf/services/mcp-ui-service") in paths
+    assert any(m == "POST" and p.endswith("/portforward") for m, p in paths)
 
 
-def test_real_kubectl_refused_by_the_emulator_fails_with_its_output(ui, state):
-    before = len(ui.requests())
-    run = run_playbook(role(**state), kubeconfig=ui.kubeconfig)
-    assert run.rc != 0
-    assert "kubectl port-forward svc/mcp-ui-service 4000:3000 -n agentgateway-system exited right after it was started" in run.output
-    # The tail of kubectl's own output is in the message.
-    assert "error upgrading connection" in run.output
-    # The real kubectl did reach the emulator with the role's arguments: the Service in the namespace, then
-    # the port-forward of the pod behind it.
-    paths = [r["path"] for r in ui.requests()[before:]]
-    assert "/api/v1/namespaces/%s/services/mcp-ui-service" % NS in paths
-    assert any(p.startswith("/api/v1/namespaces/%s/pods/mcp-ui-" % NS) and p.endswith("/portforward") for p in paths)
-    # Nothing is left running or recorded.
-    assert not os.path.exists(os.path.join(state["ui_port_forward_state_dir"], "mcp-ui-port-forward.pid"))
-    log = open(os.path.join(state["ui_port_forward_state_dir"], "mcp-ui-port-forward.log"), encoding="utf-8").read()
-    assert "error upgrading connection" in log
-    assert forwards_to(ui.kubeconfig) == []
+def test_running_forward_lifecycle(double_kubeconfig, tmp_path):
+    kubeconfig, double = double_kubeconfig
+    port = free_port()
+    pid_file = tmp_path / "state" / "mcp-ui-port-forward.pid"
+    first = role(tmp_path, kubeconfig, ui_port_forward_local_port=port)
+    assert first.rc == 0, first.output[-3000:]
+    pid = pid_file.read_text().strip()
+    argv = cmdline(pid)
+    assert argv[1:] == ["port-forward", "--address", "127.0.0.1", "--namespace", "pf", "--kubeconfig", kubeconfig,
+                        "svc/mcp-ui-service", "%d:3000" % port]
+    assert os.path.basename(argv[0]) == "kubectl" and os.path.isabs(argv[0])
+    assert double.upgrades and double.upgrades[0].startswith("/api/v1/namespaces/pf/pods/mcp-ui-")
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass  # kubectl listens (the double carries no data)
+
+    second = role(tmp_path, kubeconfig, ui_port_forward_local_port=port)
+    assert second.rc == 0 and changed(second) == []
+    assert pid_file.read_text().strip() == pid
+
+    other = free_port()
+    moved = role(tmp_path, kubeconfig, ui_port_forward_local_port=other)
+    assert moved.rc == 0, moved.output[-3000:]
+    new_pid = pid_file.read_text().strip()
+    assert new_pid != pid and not alive(pid)
+    assert cmdline(new_pid)[-1] == "%d:3000" % other
+
+    stopped = role(tmp_path, kubeconfig, tasks_from="stop")
+    assert stopped.rc == 0, stopped.output[-3000:]
+    assert not pid_file.exists()
+    assert not alive(new_pid)
+    again = role(tmp_path, kubeconfig, tasks_from="stop")
+    assert again.rc == 0 and changed(again) == []
 
 
-def test_kubectl_missing_is_reported(ui, state):
-    run = run_playbook(role(**dict(state, ui_port_forward_kubectl="/nonexistent/kubectl")), kubeconfig=ui.kubeconfig)
-    assert run.rc != 0
-    assert "ui_port_forward_kubectl '/nonexistent/kubectl' is not an executable" in run.output
-
-
-def test_lifecycle_pid_file_idempotence_restart_and_stop(ui, state, stand_in):
-    variables = dict(state, ui_port_forward_kubectl=stand_in, ui_port_forward_context="emulator")
-    pid_file = os.path.join(state["ui_port_forward_state_dir"], "mcp-ui-port-forward.pid")
-    expected = [stand_in, "port-forward", "--address", "127.0.0.1", "--namespace", NS, "--kubeconfig", ui.kubeconfig,
-                "--context", "emulator", "svc/mcp-ui-service", "4000:3000"]
-    pids = []
-    try:
-        first = run_playbook(role(**variables), kubeconfig=ui.kubeconfig)
-        assert first.rc == 0, first.output[-3000:]
-        pid = open(pid_file, encoding="utf-8").read().strip()
-        pids.append(pid)
-        assert alive(pid) and cmdline(pid) == expected
-        assert oct(os.stat(pid_file).st_mode & 0o777) == "0o600"
-
-        # Same arguments: the running forward is left alone.
-        second = run_playbook(role(**variables), kubeconfig=ui.kubeconfig)
-        assert second.rc == 0, second.output[-3000:]
-        assert changed(second) == []
-        assert open(pid_file, encoding="utf-8").read().strip() == pid and alive(pid)
-
-        # Check mode with another local port: reported as a change, nothing touched.
-        checked = run_playbook(role(**dict(variables, ui_port_forward_local_port=4001)), kubeconfig=ui.kubeconfig,
-                               check=True)
-        assert checked.rc == 0, checked.output[-3000:]
-        assert "Report the forward that would be started" in changed(checked)
-        assert "4001:3000" in checked[PREFIX + "Report the forward that would be started"]["msg"]
-        assert open(pid_file, encoding="utf-8").read().strip() == pid and alive(pid)
-
-        # Another local port for real: the old forward is stopped, a new one started.
-        moved = run_playbook(role(**dict(variables, ui_port_forward_local_port=4001)), kubeconfig=ui.kubeconfig)
-        assert moved.rc == 0, moved.output[-3000:]
-        new_pid = open(pid_file, encoding="utf-8").read().strip()
-        pids.append(new_pid)
-        assert new_pid != pid and not alive(pid)
-        assert alive(new_pid) and cmdline(new_pid) == expected[:-1] + ["4001:3000"]
-
-        # stop.yml in check mode changes nothing; for real it kills the forward and removes the pid file.
-        dry = run_playbook(role("stop", **variables), kubeconfig=ui.kubeconfig, check=True)
-        assert dry.rc == 0, dry.output[-3000:]
-        assert alive(new_pid) and os.path.exists(pid_file)
-        stopped = run_playbook(role("stop", **variables), kubeconfig=ui.kubeconfig)
-        assert stopped.rc == 0, stopped.output[-3000:]
-        assert not alive(new_pid) and not os.path.exists(pid_file)
-        assert "Stop kubectl port-forward (pid %s)" % new_pid in changed(stopped)
-        again = run_playbook(role("stop", **variables), kubeconfig=ui.kubeconfig)
-        assert again.rc == 0 and changed(again) == []
-    finally:
-        for leftover in pids:
-            if alive(leftover):
-                os.kill(int(leftover), 15)
-
-
-def test_stale_pid_file_of_another_process_is_not_killed(ui, state, stand_in):
-    """A pid file naming a process that is not a port-forward (pid reused) must not get it killed."""
-    sleeper = subprocess.Popen(["sleep", "300"])
-    try:
-        os.makedirs(state["ui_port_forward_state_dir"])
-        pid_file = os.path.join(state["ui_port_forward_state_dir"], "mcp-ui-port-forward.pid")
-        with open(pid_file, "w", encoding="utf-8") as handle:
-            handle.write("%d\n" % sleeper.pid)
-        stopped = run_playbook(role("stop", **state), kubeconfig=ui.kubeconfig)
-        assert stopped.rc == 0, stopped.output[-3000:]
-        time.sleep(0.2)
-        assert sleeper.poll() is None and not os.path.exists(pid_file)
-    finally:
-        sleeper.kill()
-        sleeper.wait()
+def test_disabled_does_nothing(cluster, tmp_path):
+    run = role(tmp_path, cluster.kubeconfig, ui_port_forward_enabled=False)
+    assert run.rc == 0 and changed(run) == []
+    assert not (tmp_path / "state").exists()
