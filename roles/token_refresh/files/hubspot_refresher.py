@@ -1,4 +1,5 @@
-#!/usr/bin/env python3
+# Copyright: mcp_gateway platform team
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """HubSpot access-token refresher: the program of the token_refresh CronJob.
 
 Runs on a stock python:3.13-slim image with nothing installed (standard library only), as
