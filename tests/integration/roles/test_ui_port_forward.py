@@ -13,7 +13,9 @@ import os
 import socket
 import socketserver
 import ssl
+import subprocess
 import threading
+import time
 
 import pytest
 import yaml
@@ -117,12 +119,12 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def role(tmp_path, kubeconfig, tasks_from="main", **variables):
+def role(tmp_path, kubeconfig, tasks_from="main", check=False, **variables):
     variables = dict({"ui_port_forward_enabled": True, "ui_port_forward_namespace": NS,
                       "ui_port_forward_kubeconfig": kubeconfig, "ui_port_forward_state_dir": str(tmp_path / "state"),
                       "ui_port_forward_manager": "pidfile"}, **variables)
     return run_playbook([{"name": "ui_port_forward", "vars": variables, "ansible.builtin.include_role": {
-        "name": "mcp_gateway.platform.ui_port_forward", "tasks_from": tasks_from}}])
+        "name": "mcp_gateway.platform.ui_port_forward", "tasks_from": tasks_from}}], check=check)
 
 
 def changed(run):
@@ -200,8 +202,12 @@ def test_running_forward_lifecycle(double_kubeconfig, tmp_path):
     assert new_pid != pid and not alive(pid)
     assert cmdline(new_pid)[-1] == "%d:3000" % other
 
+    dry = role(tmp_path, kubeconfig, tasks_from="stop", check=True)
+    assert dry.rc == 0, dry.output[-3000:]
+    assert alive(new_pid) and pid_file.exists()  # check mode stops nothing
     stopped = role(tmp_path, kubeconfig, tasks_from="stop")
     assert stopped.rc == 0, stopped.output[-3000:]
+    assert any(name.endswith("Stop kubectl port-forward (pid %s)" % new_pid) for name in changed(stopped))
     assert not pid_file.exists()
     assert not alive(new_pid)
     again = role(tmp_path, kubeconfig, tasks_from="stop")
@@ -212,3 +218,32 @@ def test_disabled_does_nothing(cluster, tmp_path):
     run = role(tmp_path, cluster.kubeconfig, ui_port_forward_enabled=False)
     assert run.rc == 0 and changed(run) == []
     assert not (tmp_path / "state").exists()
+
+
+def test_invalid_port_is_refused_naming_the_variable(cluster, tmp_path):
+    run = role(tmp_path, cluster.kubeconfig, ui_port_forward_local_port=70000)
+    assert run.rc != 0
+    assert "ui_port_forward_local_port" in run.output and "70000" in run.output
+    assert not (tmp_path / "state").exists()
+
+
+def test_kubectl_missing_is_reported(cluster, tmp_path):
+    run = role(tmp_path, cluster.kubeconfig, ui_port_forward_kubectl="/nonexistent/kubectl")
+    assert run.rc != 0
+    assert "ui_port_forward_kubectl '/nonexistent/kubectl' is not an executable" in run.output
+
+
+def test_stale_pid_file_of_another_process_is_not_killed(cluster, tmp_path):
+    """A pid file naming a process that is not a port-forward (pid reused) must not get it killed."""
+    sleeper = subprocess.Popen(["sleep", "300"])
+    try:
+        (tmp_path / "state").mkdir()
+        pid_file = tmp_path / "state" / "mcp-ui-port-forward.pid"
+        pid_file.write_text("%d\n" % sleeper.pid)
+        stopped = role(tmp_path, cluster.kubeconfig, tasks_from="stop")
+        assert stopped.rc == 0, stopped.output[-3000:]
+        time.sleep(0.2)
+        assert sleeper.poll() is None and not pid_file.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
