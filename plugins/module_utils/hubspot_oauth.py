@@ -222,6 +222,16 @@ def _noop_log(message):
     return None
 
 
+def stdlib_opener(ssl_context=None):
+    """The standard library's HTTP(S) client (proxies from the environment, ``ssl_context`` for TLS)."""
+    director = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl_context))
+
+    def send(request, timeout):
+        return director.open(request, timeout=timeout)
+
+    return send
+
+
 def refresh_access_token(
     client_id,
     client_secret,
@@ -236,6 +246,7 @@ def refresh_access_token(
     log=None,
     sleep=time.sleep,
     clock=time.monotonic,
+    opener=None,
 ):
     """Exchange a HubSpot refresh token for an access token (OAuth refresh_token grant).
 
@@ -245,7 +256,11 @@ def refresh_access_token(
     seconds from the start. Permanent failures (400/401/403: bad refresh token or client)
     fail at once. Returns a ``TokenResponse``; raises ``HubSpotOAuthError``.
     ``log`` receives progress lines that never contain secrets.
+    ``opener(request, timeout)`` sends one ``urllib.request.Request`` and returns the response (a context
+    manager), raising ``urllib.error.HTTPError``/``URLError`` as urllib does: the Ansible module passes one
+    built on ``ansible.module_utils.urls``; the default, for the in-cluster refresher, is plain urllib.
     """
+    opener = opener or stdlib_opener(ssl_context)
     log = log or _noop_log
     secrets = (client_secret, refresh_token, client_id)
     for name, value in (("client_id", client_id), ("client_secret", client_secret), ("refresh_token", refresh_token)):
@@ -275,7 +290,7 @@ def refresh_access_token(
         retry_after = None
         request = urllib.request.Request(token_url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=timeout, context=ssl_context) as response:
+            with opener(request, timeout) as response:
                 payload = response.read()
             token = _parse_success(payload, attempt, refresh_token)
             log("HubSpot token exchange succeeded on attempt %d (expires_in=%ds)" % (attempt, token.expires_in))

@@ -171,6 +171,7 @@ access_token:
 import copy
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import Request
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
@@ -183,6 +184,12 @@ from ansible_collections.mcp_gateway.platform.plugins.module_utils.k8s.secrets i
 )
 
 WRITE_ATTEMPTS = 3
+
+
+def ansible_opener(request, timeout):
+    """Send the token request with Ansible's HTTP client (its proxy and CA handling)."""
+    return Request().open(request.get_method(), request.full_url, data=request.data,
+                          headers=dict(request.header_items()), timeout=timeout)
 
 
 def argspec():
@@ -229,7 +236,7 @@ def run(module, store):
     try:
         token = hubspot_oauth.refresh_access_token(
             p["client_id"], p["client_secret"], p["refresh_token"], token_url=p["token_url"],
-            timeout=p["timeout"], retries=p["retries"], log=module.debug)
+            timeout=p["timeout"], retries=p["retries"], log=module.debug, opener=ansible_opener)
     except hubspot_oauth.HubSpotOAuthError as exc:
         module.fail_json(msg="%s. Secret %s/%s left unchanged." % (exc, namespace, name),
                          permanent=exc.permanent, status=exc.status, error_code=exc.code,
