@@ -520,7 +520,8 @@ class Emulator:
         if "status" in rt.subresources and rt.key not in strategies.KEEP_STATUS_ON_CREATE:
             obj.pop("status", None)
             if rt.crd_name is None and rt.key != ("", "services"):
-                obj["status"] = {}
+                # Go status structs serialize their non-omitempty fields even at zero.
+                obj["status"] = dict(strategies.ZERO_STATUS.get(rt.key, {}))
         if rt.key == ("", "secrets"):
             strategies.prepare_secret(obj)
         elif rt.key == ("", "namespaces"):

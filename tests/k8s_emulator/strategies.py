@@ -132,6 +132,15 @@ def release_service(obj: dict, allocator: ServiceAllocator) -> None:
         allocator.release_port(port.get("nodePort"))
 
 
+# Status fields without ``omitempty`` in k8s.io/api (apps/v1), which a fresh object therefore shows as 0.
+ZERO_STATUS = {
+    ("apps", "statefulsets"): {"replicas": 0, "availableReplicas": 0},
+    ("apps", "replicasets"): {"replicas": 0},
+    ("apps", "daemonsets"): {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                             "numberReady": 0},
+}
+
+
 def prepare_secret(obj: dict) -> None:
     string_data = obj.pop("stringData", None)
     if string_data:
