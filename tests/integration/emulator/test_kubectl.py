@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 
 import pytest
 
@@ -288,3 +289,86 @@ def test_server_dry_run_stores_nothing(emulator, dry_run):
     out = ok(emulator.kubectl("apply", f"--dry-run={dry_run}", "-f", "-", input=manifest))
     assert "configmap/dry-config created (server dry run)" in out
     assert emulator.kubectl("get", "cm", "dry-config").returncode != 0
+
+
+CRONJOB = textwrap.dedent("""\
+    apiVersion: batch/v1
+    kind: CronJob
+    metadata:
+      name: refresher
+      namespace: default
+      labels: {app: refresher}
+    spec:
+      schedule: "*/30 * * * *"
+      jobTemplate:
+        metadata:
+          labels: {app: refresher}
+        spec:
+          backoffLimit: 1
+          activeDeadlineSeconds: 120
+          ttlSecondsAfterFinished: 600
+          template:
+            metadata:
+              labels: {app: refresher}
+            spec:
+              serviceAccountName: default
+              automountServiceAccountToken: false
+              restartPolicy: Never
+              securityContext:
+                runAsNonRoot: true
+                seccompProfile: {type: RuntimeDefault}
+              containers:
+              - name: refresh
+                image: registry.example.com/refresher:1.2.3
+                env:
+                - name: CLIENT_ID
+                  valueFrom:
+                    secretKeyRef: {name: credentials, key: client_id}
+                resources:
+                  requests: {cpu: 10m, memory: 32Mi}
+                  limits: {cpu: 100m, memory: 64Mi}
+                volumeMounts:
+                - {name: program, mountPath: /app, readOnly: true}
+                securityContext:
+                  runAsUser: 65532
+                  readOnlyRootFilesystem: true
+                  allowPrivilegeEscalation: false
+                  capabilities: {drop: [ALL]}
+              volumes:
+              - name: program
+                configMap:
+                  name: program
+                  items:
+                  - {key: refresh.py, path: refresh.py}
+    """)
+
+
+def test_create_job_from_cronjob(emulator):
+    # kubectl sends this Job as protobuf
+    ok(emulator.kubectl("apply", "-f", "-", input=CRONJOB))
+    assert ok(emulator.kubectl("create", "job", "--from=cronjob/refresher", "manual-1")).strip() == "job.batch/manual-1 created"
+    cronjob = json.loads(ok(emulator.kubectl("get", "cronjob", "refresher", "-o", "json")))
+    job = json.loads(ok(emulator.kubectl("get", "job", "manual-1", "-o", "json")))
+    assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+    assert job["metadata"]["labels"]["app"] == "refresher"
+    assert job["metadata"]["ownerReferences"] == [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "refresher",
+                                                   "uid": cronjob["metadata"]["uid"], "controller": True}]
+    assert (job["spec"]["backoffLimit"], job["spec"]["activeDeadlineSeconds"], job["spec"]["ttlSecondsAfterFinished"]) == (1, 120, 600)
+    pod_spec = job["spec"]["template"]["spec"]
+    assert pod_spec == cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = pod_spec["containers"]
+    assert container["image"] == "registry.example.com/refresher:1.2.3"
+    assert container["env"] == [{"name": "CLIENT_ID", "valueFrom": {"secretKeyRef": {"name": "credentials", "key": "client_id"}}}]
+    assert container["resources"]["limits"] == {"cpu": "100m", "memory": "64Mi"}
+    assert container["securityContext"] == {"runAsUser": 65532, "readOnlyRootFilesystem": True,
+                                            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    assert pod_spec["volumes"] == [{"name": "program", "configMap": {"name": "program", "defaultMode": 420,
+                                                                     "items": [{"key": "refresh.py", "path": "refresh.py"}]}}]
+    assert pod_spec["automountServiceAccountToken"] is False
+    assert pod_spec["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    deadline, pods = time.monotonic() + 30, []
+    while not pods and time.monotonic() < deadline:
+        pods = json.loads(ok(emulator.kubectl("get", "pods", "-l", "job-name=manual-1", "-o", "json")))["items"]
+    assert len(pods) == 1, "the Job controller made no Pod"
+    assert pods[0]["spec"]["containers"][0]["image"] == container["image"]
+    assert pods[0]["metadata"]["ownerReferences"][0]["name"] == "manual-1"
