@@ -253,17 +253,8 @@ def test_no_secret_in_the_output(deployed, hubspot):
 
 def test_job_from_the_cronjob_runs_the_refresher_with_its_rbac(deployed, api, emulator, hubspot, tmp_path):
     namespace = deployed["namespace"]
-    cronjob = api.get(namespace, "cronjobs", CRONJOB)
-    template = cronjob["spec"]["jobTemplate"]
-    # What `kubectl create job --from=cronjob/...` sends (kubectl itself posts the Job as protobuf, which
-    # the emulator does not decode).
-    api.create(namespace, "jobs", {
-        "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": "manual-refresh", "annotations": {"cronjob.kubernetes.io/instantiate": "manual"},
-                     "labels": template.get("metadata", {}).get("labels", {}),
-                     "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": CRONJOB,
-                                          "uid": cronjob["metadata"]["uid"], "controller": True}]},
-        "spec": template["spec"]})
+    made = emulator.kubectl("-n", namespace, "create", "job", f"--from=cronjob/{CRONJOB}", "manual-refresh")
+    assert made.returncode == 0, made.stderr
     deadline = time.monotonic() + 20
     pods = []
     while time.monotonic() < deadline and not pods:
