@@ -987,11 +987,17 @@ class Emulator:
                 pass
         crd["metadata"]["finalizers"] = [f for f in crd["metadata"].get("finalizers") or []
                                          if f != "customresourcecleanup.apiextensions.k8s.io"]
-        if crd["metadata"]["finalizers"]:
+        # From the first write with a deletionTimestamp on, the controllers' finalizer may remove the CRD as
+        # soon as its finalizers are done, in their own thread: then it is deleted, not missing.
+        try:
             stored = self.store.update(rt.key, crd)
-            return 200, self.output(rt, stored)
-        crd = self.store.update(rt.key, crd)
-        return 200, self._finalize_delete(rt, crd)
+            if stored["metadata"].get("finalizers"):
+                return 200, self.output(rt, stored)
+            return 200, self._finalize_delete(rt, stored)
+        except (NotFound, ApiError) as exc:
+            if isinstance(exc, ApiError) and exc.code != 404:
+                raise
+            return 200, self._deleted_answer(rt, crd)
 
     # -- ServiceAccount tokens -------------------------------------------------------------------------------
     def create_token(self, rt: ResourceType, namespace: str, name: str, body: Any, req: Request) -> Tuple[int, dict]:
