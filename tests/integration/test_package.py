@@ -17,6 +17,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(sys.executable).parent
+GATEWAY_API_CRDS = ROOT.parent / "shared" / "crds" / "gateway-api-v1.4.0-standard-install.yaml"
 SITE_PACKAGES = next(pathlib.Path(sys.prefix).glob("lib/python3*/site-packages"))
 
 
@@ -71,6 +72,8 @@ def test_installed_collection_converges_on_the_emulator(installed, emulator):
     cmd = [BIN / "ansible-playbook", "-i", "localhost,", "-c", "local",
            "-e", f"ansible_python_interpreter={sys.executable}",
            "-e", f"@{ROOT / 'tests' / 'demo-vars.yml'}",
+           # demo-vars finds the CRD file relative to the checkout's playbooks/; this run is from the artifact.
+           "-e", f"gateway_api_crds_manifest_path={GATEWAY_API_CRDS}",
            "mcp_gateway.platform.site"]
     first = _run(cmd, cwd=installed["cwd"], env=env)
     assert "failed=0" in first.stdout
@@ -82,3 +85,49 @@ def test_installed_collection_converges_on_the_emulator(installed, emulator):
     routes = yaml.safe_load(_run([*kubectl, "get", "httproute", "-A", "-o", "yaml"], cwd=installed["cwd"], env=env).stdout)
     names = {item["metadata"]["name"] for item in routes["items"]}
     assert {"mcp-example-route", "mcp-hubspot-route", "mcp-mssql-route"} <= names
+
+
+def _names(emulator, *args):
+    proc = emulator.kubectl("get", *args, "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    return {item["metadata"]["name"] for item in json.loads(proc.stdout)["items"]}
+
+
+def _teardown(installed, emulator, *extra):
+    env = dict(installed["env"])
+    env["PATH"] = f"{ROOT / 'tests' / 'bin'}:{env['PATH']}"
+    env["K8S_AUTH_KUBECONFIG"] = str(emulator.kubeconfig)
+    cmd = [BIN / "ansible-playbook", "-i", "localhost,", "-c", "local",
+           "-e", f"ansible_python_interpreter={sys.executable}", *extra, "mcp_gateway.platform.teardown"]
+    return _run(cmd, cwd=installed["cwd"], env=env, check=False)
+
+
+def test_installed_teardown_keeps_data_and_crds_unless_told(installed, emulator):
+    """Runs after the converge above, on the same cluster: the default teardown removes the platform but keeps
+    the namespace, the SQL Server data claim and every CRD; the switches (given as text, as AWX surveys and
+    -e key=value pass them) remove those too; a switch that is neither true nor false changes nothing."""
+    assert "mcp-example" in _names(emulator, "deployment", "-n", "agentgateway-system"), "converge test did not run"
+
+    bad = _teardown(installed, emulator, "-e", "teardown_delete_data=maybe")
+    assert bad.returncode == 2 and "teardown_delete_data and teardown_delete_crds must be true or false" in bad.stdout
+    assert "mcp-example" in _names(emulator, "deployment", "-n", "agentgateway-system")
+
+    first = _teardown(installed, emulator)
+    assert first.returncode == 0, first.stdout[-4000:]
+    ns = ("-n", "agentgateway-system")
+    for kind in ("deployment", "statefulset", "service", "cronjob", "httproute", "gateway", "agentgatewaybackend",
+                 "agentgatewaypolicy", "configmap", "role", "rolebinding"):
+        assert _names(emulator, kind, *ns) <= {"kube-root-ca.crt"}, kind
+    # The CRD chart's release stays with its CRDs; no other Secret (credentials, tokens, connection) is left.
+    assert _names(emulator, "secret", *ns) == {"sh.helm.release.v1.agentgateway-crds.v1"}
+    assert "mssql-mssqlserver-2022-data" in _names(emulator, "pvc", *ns)
+    assert "agentgateway-system" in _names(emulator, "namespace")
+    crds = _names(emulator, "crd")
+    assert {"httproutes.gateway.networking.k8s.io", "agentgatewaypolicies.agentgateway.dev"} <= crds
+    assert "agentgateway" not in _names(emulator, "gatewayclass")
+
+    full = _teardown(installed, emulator, "-e", "teardown_delete_data=true", "-e", "teardown_delete_crds=yes")
+    assert full.returncode == 0, full.stdout[-4000:]
+    assert "agentgateway-system" not in _names(emulator, "namespace")
+    assert not {crd for crd in _names(emulator, "crd")
+                if crd.endswith((".gateway.networking.k8s.io", ".agentgateway.dev"))}
