@@ -64,17 +64,22 @@ def test_installed_site_playbook_passes_syntax_check(installed):
     assert "playbook: " in proc.stdout
 
 
-def test_installed_collection_converges_on_the_emulator(installed, emulator):
+def _installed_playbook(installed, emulator, playbook, *extra):
+    """ansible-playbook of an installed collection playbook against the emulator, helm double on PATH."""
     env = dict(installed["env"])
     env["PATH"] = f"{ROOT / 'tests' / 'bin'}:{env['PATH']}"
     env["K8S_AUTH_KUBECONFIG"] = str(emulator.kubeconfig)
     env["KUBECONFIG"] = str(emulator.kubeconfig)
     cmd = [BIN / "ansible-playbook", "-i", "localhost,", "-c", "local",
-           "-e", f"ansible_python_interpreter={sys.executable}",
-           "-e", f"@{ROOT / 'tests' / 'demo-vars.yml'}",
-           # demo-vars finds the CRD file relative to the checkout's playbooks/; this run is from the artifact.
-           "-e", f"gateway_api_crds_manifest_path={GATEWAY_API_CRDS}",
-           "mcp_gateway.platform.site"]
+           "-e", f"ansible_python_interpreter={sys.executable}", *extra, f"mcp_gateway.platform.{playbook}"]
+    return cmd, env
+
+
+def test_installed_collection_converges_on_the_emulator(installed, emulator):
+    cmd, env = _installed_playbook(
+        installed, emulator, "site", "-e", f"@{ROOT / 'tests' / 'demo-vars.yml'}",
+        # demo-vars finds the CRD file relative to the checkout's playbooks/; this run is from the artifact.
+        "-e", f"gateway_api_crds_manifest_path={GATEWAY_API_CRDS}")
     first = _run(cmd, cwd=installed["cwd"], env=env)
     assert "failed=0" in first.stdout
     second = _run(cmd, cwd=installed["cwd"], env=env)
@@ -94,11 +99,7 @@ def _names(emulator, *args):
 
 
 def _teardown(installed, emulator, *extra):
-    env = dict(installed["env"])
-    env["PATH"] = f"{ROOT / 'tests' / 'bin'}:{env['PATH']}"
-    env["K8S_AUTH_KUBECONFIG"] = str(emulator.kubeconfig)
-    cmd = [BIN / "ansible-playbook", "-i", "localhost,", "-c", "local",
-           "-e", f"ansible_python_interpreter={sys.executable}", *extra, "mcp_gateway.platform.teardown"]
+    cmd, env = _installed_playbook(installed, emulator, "teardown", *extra)
     return _run(cmd, cwd=installed["cwd"], env=env, check=False)
 
 
