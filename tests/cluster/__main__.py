@@ -1,0 +1,18 @@
+"""`python -m cluster up|down`: start (or reuse) and stop the test control plane for `make cluster-up`."""
+
+import argparse
+
+from cluster import ROOT, Cluster
+
+parser = argparse.ArgumentParser(prog="python -m cluster", description=__doc__)
+parser.add_argument("action", choices=["up", "down"])
+parser.add_argument("--name", default="mcp-test")
+parser.add_argument("--state-dir", default=str(ROOT / ".cluster"))
+args = parser.parse_args()
+cluster = Cluster(args.name, args.state_dir)
+if args.action == "up":
+    cluster.up()
+    print(f"cluster {args.name} is up: export KUBECONFIG={cluster.kubeconfig}")
+elif cluster.kubeconfig.exists():
+    cluster.down()
+    print(f"cluster {args.name} stopped")
