@@ -4,8 +4,9 @@ kwokctl's ``binary`` runtime (sigs.k8s.io/kwok) starts etcd, kube-apiserver, kub
 kube-scheduler and the kwok controller as local processes from the binaries that
 ``tests/binaries/build.sh`` builds from pinned Go modules, with its own PKI, client-certificate auth,
 RBAC, the default admission plugins (PodSecurity among them) and a Metadata-level audit log. This module
-only adds what kwokctl leaves to its user: the one Node the kwok controller plays the kubelet for, and
-waiting until the cluster can run workloads. Nothing here reimplements Kubernetes: Pods are scheduled
+only adds what kwokctl leaves to its user: the one Node the kwok controller plays the kubelet for, a few
+statically provisioned PersistentVolumes (no dynamic provisioner runs), and waiting until the cluster can
+run workloads. Nothing here reimplements Kubernetes: Pods are scheduled
 by the real scheduler, owned by the real controllers; only their containers never run (KWOK).
 
     python -m cluster up   [--name NAME] [--state-dir DIR]   # start, or reuse the running one
@@ -83,7 +84,7 @@ class Cluster:
             "--etcd-binary", str(etcd / "etcd"),
             "--kwok-controller-binary", str(Path(self.bin["kwok"]) / "kwok"),
             "--wait", f"{timeout}s", capture_output=True, text=True)
-        self.kubectl("apply", "-f", str(HERE / "node.yaml"))
+        self.kubectl("apply", "-f", str(HERE / "node.yaml"), "-f", str(HERE / "volumes.yaml"))
         self.kubectl("wait", "--for=condition=Ready", "node/kwok-node-0", f"--timeout={timeout}s")
         deadline = time.monotonic() + timeout  # the ServiceAccount controller makes 'default' per namespace
         while self.kubectl("get", "serviceaccount", "default", check=False).returncode != 0:
