@@ -1,7 +1,7 @@
 """Run ``ansible-test sanity`` on the collection exactly as users install it.
 
 Builds the artifact with ``ansible-galaxy collection build`` (so ``build_ignore`` applies: test
-infrastructure such as the API emulator is not part of what ships), installs it into a scratch
+infrastructure such as tests/cluster is not part of what ships), installs it into a scratch
 collections tree, and runs sanity there with ``--venv`` (ansible-test installs its own pinned
 requirements into isolated virtualenvs, leaving the project's virtualenv untouched).
 

@@ -20,6 +20,7 @@ server's bearer-token check), and ``issued`` keeps every token handed out.
 
 import base64
 import datetime
+import os
 import json
 import ssl
 import tempfile
@@ -30,7 +31,7 @@ import uuid
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from k8s_emulator.certs import generate as generate_tls
+import trustme
 from peers._loopback import LoopbackPeer
 
 
@@ -54,8 +55,11 @@ class OidcAuthority(LoopbackPeer):
         self.issued = []
         self._lock = threading.Lock()
         self._tmp = tempfile.TemporaryDirectory(prefix="oidc-authority-")
-        # A fresh CA + serving certificate for 127.0.0.1 (the emulator's certificate helper, reused).
-        self.ca_file, self._cert, self._keyfile = generate_tls(self._tmp.name)
+        # A fresh CA and a serving certificate for 127.0.0.1 (trustme).
+        ca = trustme.CA()
+        self.ca_file = os.path.join(self._tmp.name, "ca.crt")
+        ca.cert_pem.write_to_path(self.ca_file)
+        self._server_cert = ca.issue_cert("127.0.0.1")
 
     # -- addresses -------------------------------------------------------------------------
     @property
@@ -106,7 +110,7 @@ class OidcAuthority(LoopbackPeer):
     # -- server ----------------------------------------------------------------------------
     def start(self):
         self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ssl_context.load_cert_chain(self._cert, self._keyfile)
+        self._server_cert.configure_cert(self.ssl_context)
         return super().start()
 
     def stop(self):
