@@ -13,11 +13,10 @@ import sys
 import tarfile
 
 import pytest
-import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(sys.executable).parent
-GATEWAY_API_CRDS = ROOT.parent / "shared" / "crds" / "gateway-api-v1.4.0-standard-install.yaml"
+SHARED = ROOT.parent / "shared"
 SITE_PACKAGES = next(pathlib.Path(sys.prefix).glob("lib/python3*/site-packages"))
 
 
@@ -48,7 +47,7 @@ def test_artifact_ships_the_collection_and_not_the_test_infrastructure(installed
     assert "playbooks/site.yml" in names
     assert "plugins/module_utils/hubspot_oauth.py" in names
     assert "roles/token_refresh/files/hubspot_refresher.py" in names
-    assert not any(n.startswith(("tests/k8s_emulator", "tests/helm_double", "tests/peers", "molecule/", ".venv")) for n in names)
+    assert not any(n.startswith(("tests/cluster", "tests/binaries", "tests/peers", "molecule/", ".venv")) for n in names)
     manifest = json.loads(tar_member(installed["artifact"], "MANIFEST.json"))
     assert manifest["collection_info"]["dependencies"] == {"kubernetes.core": ">=6.2.0,<7.0.0"}
 
@@ -64,71 +63,70 @@ def test_installed_site_playbook_passes_syntax_check(installed):
     assert "playbook: " in proc.stdout
 
 
-def _installed_playbook(installed, emulator, playbook, *extra):
-    """ansible-playbook of an installed collection playbook against the emulator, helm double on PATH."""
-    env = dict(installed["env"])
-    env["PATH"] = f"{ROOT / 'tests' / 'bin'}:{env['PATH']}"
-    env["K8S_AUTH_KUBECONFIG"] = str(emulator.kubeconfig)
-    env["KUBECONFIG"] = str(emulator.kubeconfig)
+def _installed_playbook(installed, cluster, playbook, *extra):
+    """ansible-playbook of an installed collection playbook against the test cluster (real helm on PATH)."""
+    env = dict(cluster.env, **{k: v for k, v in installed["env"].items() if k != "PATH"})
     cmd = [BIN / "ansible-playbook", "-i", "localhost,", "-c", "local",
            "-e", f"ansible_python_interpreter={sys.executable}", *extra, f"mcp_gateway.platform.{playbook}"]
     return cmd, env
 
 
-def test_installed_collection_converges_on_the_emulator(installed, emulator):
-    cmd, env = _installed_playbook(
-        installed, emulator, "site", "-e", f"@{ROOT / 'tests' / 'demo-vars.yml'}",
-        # demo-vars finds the CRD file relative to the checkout's playbooks/; this run is from the artifact.
-        "-e", f"gateway_api_crds_manifest_path={GATEWAY_API_CRDS}")
+def _demo_vars_for_the_artifact(tmp_path):
+    """tests/demo-vars.yml with its paths into ../shared (relative to the checkout's playbooks/) made
+    absolute: this run's playbooks are the installed artifact's."""
+    text = (ROOT / "tests" / "demo-vars.yml").read_text()
+    path = tmp_path / "demo-vars.yml"
+    path.write_text(text.replace("{{ playbook_dir }}/../../shared", str(SHARED)))
+    return path
+
+
+def test_installed_collection_converges(installed, cluster, tmp_path):
+    cmd, env = _installed_playbook(installed, cluster, "site", "-e", f"@{_demo_vars_for_the_artifact(tmp_path)}")
     first = _run(cmd, cwd=installed["cwd"], env=env)
     assert "failed=0" in first.stdout
     second = _run(cmd, cwd=installed["cwd"], env=env)
     recap = second.stdout[second.stdout.rindex("PLAY RECAP"):]
     assert "changed=0" in recap and "failed=0" in recap, recap
-
-    kubectl = [BIN / "kubectl", "--kubeconfig", str(emulator.kubeconfig)]
-    routes = yaml.safe_load(_run([*kubectl, "get", "httproute", "-A", "-o", "yaml"], cwd=installed["cwd"], env=env).stdout)
-    names = {item["metadata"]["name"] for item in routes["items"]}
+    names = {item["metadata"]["name"] for item in cluster.get("httproute", "-A")["items"]}
     assert {"mcp-example-route", "mcp-hubspot-route", "mcp-mssql-route"} <= names
 
 
-def _names(emulator, *args):
-    proc = emulator.kubectl("get", *args, "-o", "json")
-    assert proc.returncode == 0, proc.stderr
-    return {item["metadata"]["name"] for item in json.loads(proc.stdout)["items"]}
+def _names(cluster, *args):
+    return {item["metadata"]["name"] for item in cluster.get(*args)["items"]}
 
 
-def _teardown(installed, emulator, *extra):
-    cmd, env = _installed_playbook(installed, emulator, "teardown", *extra)
+def _teardown(installed, cluster, *extra):
+    cmd, env = _installed_playbook(installed, cluster, "teardown", *extra)
     return _run(cmd, cwd=installed["cwd"], env=env, check=False)
 
 
-def test_installed_teardown_keeps_data_and_crds_unless_told(installed, emulator):
+def test_installed_teardown_keeps_data_and_crds_unless_told(installed, cluster):
     """Runs after the converge above, on the same cluster: the default teardown removes the platform but keeps
     the namespace, the SQL Server data claim and every CRD; the switches (given as text, as AWX surveys and
     -e key=value pass them) remove those too; a switch that is neither true nor false changes nothing."""
-    assert "mcp-example" in _names(emulator, "deployment", "-n", "agentgateway-system"), "converge test did not run"
+    assert "mcp-example" in _names(cluster, "deployment", "-n", "agentgateway-system"), "converge test did not run"
 
-    bad = _teardown(installed, emulator, "-e", "teardown_delete_data=maybe")
+    bad = _teardown(installed, cluster, "-e", "teardown_delete_data=maybe")
     assert bad.returncode == 2 and "teardown_delete_data and teardown_delete_crds must be true or false" in bad.stdout
-    assert "mcp-example" in _names(emulator, "deployment", "-n", "agentgateway-system")
+    assert "mcp-example" in _names(cluster, "deployment", "-n", "agentgateway-system")
 
-    first = _teardown(installed, emulator)
+    first = _teardown(installed, cluster)
     assert first.returncode == 0, first.stdout[-4000:]
     ns = ("-n", "agentgateway-system")
     for kind in ("deployment", "statefulset", "service", "cronjob", "httproute", "gateway", "agentgatewaybackend",
                  "agentgatewaypolicy", "configmap", "role", "rolebinding"):
-        assert _names(emulator, kind, *ns) <= {"kube-root-ca.crt"}, kind
+        # kube-root-ca.crt is the ConfigMap the real root-CA publisher puts in every namespace.
+        assert _names(cluster, kind, *ns) <= {"kube-root-ca.crt"}, kind
     # The CRD chart's release stays with its CRDs; no other Secret (credentials, tokens, connection) is left.
-    assert _names(emulator, "secret", *ns) == {"sh.helm.release.v1.agentgateway-crds.v1"}
-    assert "mssql-mssqlserver-2022-data" in _names(emulator, "pvc", *ns)
-    assert "agentgateway-system" in _names(emulator, "namespace")
-    crds = _names(emulator, "crd")
+    assert _names(cluster, "secret", *ns) == {"sh.helm.release.v1.agentgateway-crds.v1"}
+    assert "mssql-mssqlserver-2022-data" in _names(cluster, "pvc", *ns)
+    assert "agentgateway-system" in _names(cluster, "namespace")
+    crds = _names(cluster, "crd")
     assert {"httproutes.gateway.networking.k8s.io", "agentgatewaypolicies.agentgateway.dev"} <= crds
-    assert "agentgateway" not in _names(emulator, "gatewayclass")
+    assert "agentgateway" not in _names(cluster, "gatewayclass")
 
-    full = _teardown(installed, emulator, "-e", "teardown_delete_data=true", "-e", "teardown_delete_crds=yes")
+    full = _teardown(installed, cluster, "-e", "teardown_delete_data=true", "-e", "teardown_delete_crds=yes")
     assert full.returncode == 0, full.stdout[-4000:]
-    assert "agentgateway-system" not in _names(emulator, "namespace")
-    assert not {crd for crd in _names(emulator, "crd")
+    assert "agentgateway-system" not in _names(cluster, "namespace")
+    assert not {crd for crd in _names(cluster, "crd")
                 if crd.endswith((".gateway.networking.k8s.io", ".agentgateway.dev"))}

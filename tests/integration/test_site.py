@@ -1,0 +1,164 @@
+"""playbooks/site.yml on a real control plane: what only a real API server can tell.
+
+One fresh cluster (tests/cluster: real etcd, kube-apiserver, controller-manager, scheduler, KWOK) and
+real helm with the real charts of ../shared/charts, through tests/demo-vars.yml as `make demo` uses it.
+The tests run in file order on that one converged cluster:
+
+* every object the collection sends, and every object the charts render, is accepted by kube-apiserver
+  with fieldValidation=Strict (no unknown or duplicate field);
+* every workload is admitted under Pod Security ``restricted`` in ``enforce`` (PodSecurity admission);
+* ``--check --diff`` writes nothing: the same resourceVersions before and after, and no write in the
+  API server's audit log;
+* teardown (with data and CRDs) really finalizes the namespace, and site.yml then converges again.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+import yaml
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+NS = "agentgateway-system"
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+# The kinds the site creates, namespaced and cluster-wide, for the resourceVersion snapshots.
+NAMESPACED = ("deployments,statefulsets,replicasets,services,configmaps,secrets,serviceaccounts,roles,"
+              "rolebindings,persistentvolumeclaims,cronjobs,gateways,httproutes,agentgatewaybackends,"
+              "agentgatewaypolicies")
+CLUSTER_WIDE = "namespaces,customresourcedefinitions,clusterroles,clusterrolebindings,gatewayclasses"
+
+
+class Run:
+    """One ansible-playbook run with the ansible.posix.json callback: exit code, output, stats, results."""
+
+    def __init__(self, proc):
+        self.rc, self.output = proc.returncode, proc.stdout + proc.stderr
+        start = proc.stdout.find("{")
+        self.doc = json.loads(proc.stdout[start:]) if start >= 0 else {}
+        self.stats = self.doc.get("stats", {}).get("localhost", {})
+
+    def results(self):
+        """(task name, result) of every host result, loop items flattened."""
+        for play in self.doc.get("plays", []):
+            for task in play["tasks"]:
+                result = task["hosts"].get("localhost", {})
+                for item in result.get("results", [result]):
+                    yield task["task"]["name"], item
+
+
+def playbook(cluster, name, *extra):
+    env = dict(cluster.env, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.pathsep.join([os.path.join(ROOT, ".collections"),
+                                                         sysconfig.get_paths()["purelib"]]))
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+                           "-i", "inventories/local", f"playbooks/{name}.yml",
+                           "-e", "@tests/demo-vars.yml", *extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    return Run(proc)
+
+
+def snapshot(cluster):
+    """{(kind, namespace, name): resourceVersion} of everything the site manages."""
+    items = cluster.get(NAMESPACED, "-n", NS)["items"] + cluster.get(CLUSTER_WIDE)["items"]
+    return {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o["metadata"]["resourceVersion"]
+            for o in items}
+
+
+@pytest.fixture(scope="module")
+def converged(cluster):
+    run = playbook(cluster, "site")
+    assert run.rc == 0 and run.stats.get("failures") == 0, run.output[-6000:]
+    return run
+
+
+def sent_definitions(run):
+    """Every object the collection sent through kubernetes.core.k8s (module args as the task ran them;
+    no_log tasks hide theirs, and those are Secrets the modules build, covered by the module tests)."""
+    for _name, result in run.results():
+        args = (result.get("invocation") or {}).get("module_args") or {}
+        definition = args.get("definition")
+        if isinstance(definition, dict):
+            yield definition
+        elif isinstance(definition, list):
+            yield from (d for d in definition if d)
+        if args.get("src"):
+            yield from (d for d in yaml.safe_load_all(open(args["src"], encoding="utf-8")) if d)
+
+
+def test_site_converges_and_a_second_run_changes_nothing(cluster, converged):
+    again = playbook(cluster, "site")
+    assert again.rc == 0 and again.stats.get("changed") == 0, [
+        name for name, result in again.results() if result.get("changed")]
+
+
+def test_every_object_sent_or_rendered_passes_strict_field_validation(cluster, converged):
+    sent = list(sent_definitions(converged))
+    kinds = {d["kind"] for d in sent}
+    assert {"Namespace", "Gateway", "HTTPRoute", "AgentgatewayBackend", "AgentgatewayPolicy", "Deployment",
+            "Service", "CronJob", "CustomResourceDefinition"} <= kinds, kinds
+    releases = json.loads(cluster.kubectl("get", "secrets", "-n", NS, "-l", "owner=helm", "-o", "json").stdout)
+    assert len(releases["items"]) >= 3  # agentgateway-crds, agentgateway, mssql
+    rendered = subprocess.run(["helm", "list", "-n", NS, "-q"], env=cluster.env, capture_output=True, text=True,
+                              check=True).stdout.split()
+    manifests = [subprocess.run(["helm", "get", "manifest", release, "-n", NS], env=cluster.env, check=True,
+                                capture_output=True, text=True).stdout for release in rendered]
+    documents = [json.dumps(d) for d in sent] + manifests
+    for document in documents:
+        # kubectl's strict validation is the server's: fieldValidation=Strict on a server-side dry run.
+        proc = cluster.kubectl("apply", "--dry-run=server", "--validate=strict", "-f", "-", input=document,
+                               check=False)
+        assert proc.returncode == 0 and "unknown field" not in proc.stderr and "duplicate field" not in proc.stderr, (
+            proc.stderr, document[:2000])
+
+
+def test_every_workload_is_admitted_under_pod_security_restricted(cluster, converged):
+    namespace = cluster.get("namespace", NS)
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    # PodSecurity admission checks the namespace's existing Pods when the label is (re)applied: a server-side
+    # dry run returns a warning for each Pod that violates the level.
+    dry = cluster.kubectl("label", "--dry-run=server", "--overwrite", "namespace", NS,
+                          "pod-security.kubernetes.io/enforce=restricted")
+    assert "violate" not in dry.stderr, dry.stderr
+    refused = [e for e in cluster.get("events", "-n", NS)["items"]
+               if e["reason"] == "FailedCreate" and "PodSecurity" in e.get("message", "")]
+    assert not refused, [e["message"] for e in refused]
+    pods = cluster.get("pods", "-n", NS)["items"]
+    owners = {o["name"] for p in pods for o in p["metadata"].get("ownerReferences", [])}
+    for deployment in cluster.get("deployments", "-n", NS)["items"]:
+        name, status = deployment["metadata"]["name"], deployment.get("status", {})
+        assert status.get("availableReplicas", 0) == deployment["spec"]["replicas"], (name, status)
+        assert any(owner.startswith(name + "-") for owner in owners), f"no Pod of Deployment {name}"
+    for statefulset in cluster.get("statefulsets", "-n", NS)["items"]:
+        assert statefulset["status"].get("readyReplicas", 0) == statefulset["spec"]["replicas"]
+    running = [p for p in pods if p["status"]["phase"] == "Running"]
+    assert running and all(c["ready"] for p in running for c in p["status"]["containerStatuses"])
+
+
+def test_check_diff_on_the_converged_cluster_writes_nothing(cluster, converged):
+    before, offset = snapshot(cluster), cluster.audit_offset()
+    run = playbook(cluster, "site", "--check", "--diff")
+    assert run.rc == 0 and run.stats.get("changed") == 0, [n for n, r in run.results() if r.get("changed")]
+    assert snapshot(cluster) == before
+    writes = [(e["verb"], e["requestURI"]) for e in cluster.audit_events(since=offset)
+              if e["verb"] in WRITE_VERBS and not e["user"]["username"].startswith("system:")
+              and "dryRun=All" not in e["requestURI"]]
+    assert writes == []
+
+
+def test_teardown_finalizes_the_namespace_and_site_converges_again(cluster, converged):
+    down = playbook(cluster, "teardown", "-e", "teardown_delete_data=true", "-e", "teardown_delete_crds=true")
+    assert down.rc == 0, down.output[-4000:]
+    # The namespace controller has finalized it: not Terminating, gone.
+    gone = cluster.kubectl("get", "namespace", NS, check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr, gone.stdout
+    assert not [c for c in cluster.get("customresourcedefinitions")["items"]
+                if c["spec"]["group"] in ("gateway.networking.k8s.io", "agentgateway.dev")]
+
+    again = playbook(cluster, "site")
+    assert again.rc == 0, again.output[-6000:]
+    routes = {r["metadata"]["name"] for r in cluster.get("httproutes", "-n", NS)["items"]}
+    assert {"mcp-example-route", "mcp-hubspot-route", "mcp-mssql-route"} <= routes
