@@ -1,11 +1,14 @@
-"""The token_refresh role through ansible-playbook, against the API emulator and the HubSpot double.
+"""The token_refresh role through ansible-playbook, against the real control plane and the HubSpot double.
 
-One ansible-playbook run per scenario (each in a namespace of its own): check mode on a fresh namespace,
-the deploy (with --diff, -vvv), a second run, missing credentials, an existing credentials Secret next to
-a live token, and token_refresh_enabled false. Then a Job is made from the CronJob's template (what
-``kubectl create job --from=cronjob/...`` sends) and its container is run as a kubelet would run it: the
-ConfigMap's files at the mount path, env resolved from the pod spec, a TokenRequest token of the Job's
-ServiceAccount, RBAC on. That proves the Role is enough for the program the ConfigMap ships.
+One ansible-playbook run per scenario (each in a namespace of its own, labelled Pod Security
+``restricted`` enforce): check mode on a fresh namespace, the deploy (with --diff, -vvv), a second run,
+missing credentials, an existing credentials Secret next to a live token, and token_refresh_enabled false.
+Then the real ``kubectl create job --from=cronjob/...`` makes a Job; the real Job controller creates its Pod
+(admitted by Pod Security) and KWOK completes it, but no container runs, so the Pod's command is run as a
+host process exactly as its container would run it: the ConfigMap's files at the mount path, the env of
+the Job's pod template, a TokenRequest token of the Job's ServiceAccount, the cluster CA, and
+KUBERNETES_SERVICE_HOST/PORT pointing at the real API server. Real RBAC decides; ``kubectl auth can-i``
+proves the Role grants that and nothing more.
 """
 
 import base64
@@ -14,7 +17,7 @@ import json
 import os
 import subprocess
 import sys
-import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -39,47 +42,56 @@ def hubspot():
         yield server
 
 
-class Cluster:
-    """The emulated cluster read and written as admin, over its REST API (plain JSON dicts)."""
+class Api:
+    """The real API server read and written as admin, over its REST API (plain JSON dicts)."""
 
-    def __init__(self, emulator):
-        self.emulator = emulator
+    GROUPS = {"secrets": "api/v1", "configmaps": "api/v1", "serviceaccounts": "api/v1", "pods": "api/v1",
+              "events": "api/v1", "statefulsets": "apis/apps/v1", "cronjobs": "apis/batch/v1",
+              "jobs": "apis/batch/v1", "roles": "apis/rbac.authorization.k8s.io/v1",
+              "rolebindings": "apis/rbac.authorization.k8s.io/v1"}
+
+    def __init__(self, cluster):
+        self.cluster = cluster
 
     def call(self, method, path, body=None, expect=200):
-        status, _headers, answer = self.emulator.http(method, path, body)
+        status, _headers, answer = self.cluster.http(method, path, body)
         assert status == expect, (method, path, status, answer)
         return answer
 
     def get(self, namespace, resource, name=None):
-        group = {"secrets": "api/v1", "configmaps": "api/v1", "serviceaccounts": "api/v1", "pods": "api/v1",
-                 "statefulsets": "apis/apps/v1", "cronjobs": "apis/batch/v1", "jobs": "apis/batch/v1",
-                 "roles": "apis/rbac.authorization.k8s.io/v1",
-                 "rolebindings": "apis/rbac.authorization.k8s.io/v1"}[resource]
-        path = "/%s/namespaces/%s/%s" % (group, namespace, resource) + ("/" + name if name else "")
+        path = "/%s/namespaces/%s/%s" % (self.GROUPS[resource], namespace, resource) + ("/" + name if name else "")
         return self.call("GET", path)
 
     def create(self, namespace, resource, body):
-        group = {"secrets": "api/v1", "statefulsets": "apis/apps/v1", "jobs": "apis/batch/v1"}[resource]
-        return self.call("POST", "/%s/namespaces/%s/%s" % (group, namespace, resource), body, expect=201)
+        return self.call("POST", "/%s/namespaces/%s/%s" % (self.GROUPS[resource], namespace, resource), body,
+                         expect=201)
 
 
 @pytest.fixture(scope="module")
-def api(emulator):
-    return Cluster(emulator)
+def api(cluster):
+    return Api(cluster)
+
+
+# What Pod Security "restricted" asks of every container (the mcp_server role's StatefulSet complies too).
+RESTRICTED_CONTAINER = {"securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                                            "capabilities": {"drop": ["ALL"]},
+                                            "seccompProfile": {"type": "RuntimeDefault"}}}
 
 
 def new_namespace(api, with_statefulset=True):
     name = "tr-" + uuid.uuid4().hex[:8]
-    api.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-             expect=201)
+    labels = {"pod-security.kubernetes.io/enforce": "restricted",
+              "pod-security.kubernetes.io/enforce-version": "latest"}
+    api.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                             "metadata": {"name": name, "labels": labels}}, expect=201)
     if with_statefulset:  # what the mcp_server role deploys before this role
         labels = {"app": STS}
+        container = dict(RESTRICTED_CONTAINER, name="mcp-server", image="ghcr.io/mcp-gateway/mcp-hubspot:1.0.0")
         api.create(name, "statefulsets", {
             "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": STS},
             "spec": {"replicas": 1, "serviceName": "mcp-hubspot-service", "selector": {"matchLabels": labels},
                      "template": {"metadata": {"labels": labels},
-                                  "spec": {"containers": [{"name": "mcp-server",
-                                                           "image": "ghcr.io/mcp-gateway/mcp-hubspot:1.0.0"}]}}}})
+                                  "spec": {"securityContext": {"runAsUser": 65532}, "containers": [container]}}}})
     return name
 
 
@@ -251,19 +263,67 @@ def test_no_secret_in_the_output(deployed, hubspot):
         run.assert_no_secret(hubspot.client_secret, hubspot.refresh_token, *deployed["issued"])
 
 
-def test_job_from_the_cronjob_runs_the_refresher_with_its_rbac(deployed, api, emulator, hubspot, tmp_path):
-    namespace = deployed["namespace"]
-    made = emulator.kubectl("-n", namespace, "create", "job", f"--from=cronjob/{CRONJOB}", "manual-refresh")
+@pytest.fixture(scope="module")
+def manual_job(deployed, cluster, api):
+    """The real ``kubectl create job --from=cronjob/...``, then until the Job controller and KWOK finish it."""
+    namespace, name = deployed["namespace"], "manual-refresh"
+    made = cluster.kubectl("-n", namespace, "create", "job", f"--from=cronjob/{CRONJOB}", name, check=False)
     assert made.returncode == 0, made.stderr
-    deadline = time.monotonic() + 20
-    pods = []
-    while time.monotonic() < deadline and not pods:
-        pods = [p for p in api.get(namespace, "pods")["items"]
-                if p["metadata"].get("labels", {}).get("job-name") == "manual-refresh"]
-        time.sleep(0.2)
-    assert pods, "the Job controller created no Pod"
-    pod = pods[0]
-    spec = pod["spec"]
+    waited = cluster.kubectl("-n", namespace, "wait", "--for=condition=Complete", f"job/{name}", "--timeout=60s",
+                             check=False)
+    events = api.call("GET", "/api/v1/namespaces/%s/events?fieldSelector=%s" % (
+        namespace, urllib.parse.quote("involvedObject.kind=Job,involvedObject.name=" + name)))["items"]
+    return {"name": name, "job": api.get(namespace, "jobs", name), "waited": waited, "events": events,
+            "pods": [p for p in api.get(namespace, "pods")["items"]
+                     if p["metadata"].get("labels", {}).get("job-name") == name]}
+
+
+def test_cronjob_pods_are_admitted_under_restricted_pod_security(deployed, manual_job, cluster):
+    namespace = deployed["namespace"]
+    refused = [e["message"] for e in manual_job["events"] if e["reason"] == "FailedCreate"]
+    assert refused == []  # a Pod Security violation shows here: "... is forbidden: violates PodSecurity ..."
+    assert manual_job["waited"].returncode == 0, manual_job["waited"].stderr
+    [pod] = manual_job["pods"]
+    assert pod["status"]["phase"] == "Succeeded"  # KWOK's doing: no container ran
+    # The namespace does enforce "restricted": the same Pod without its security settings is refused.
+    template = manual_job["job"]["spec"]["template"]
+    bare = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "no-security-context"},
+            "spec": dict(template["spec"], securityContext={},
+                         containers=[dict(c, securityContext={}) for c in template["spec"]["containers"]])}
+    dry = cluster.kubectl("-n", namespace, "create", "--dry-run=server", "-f", "-", input=json.dumps(bare),
+                          check=False)
+    assert dry.returncode != 0 and 'violates PodSecurity "restricted:latest"' in dry.stderr, dry.stderr
+
+
+def can_i(cluster, namespace, verb, resource, as_namespace=None):
+    """`kubectl auth can-i` as admin impersonating the refresher's ServiceAccount: True, False."""
+    answer = cluster.kubectl("auth", "can-i", verb, resource, "-n", as_namespace or namespace,
+                             "--as=system:serviceaccount:%s:%s" % (namespace, SA), check=False)
+    assert answer.stdout.strip() in ("yes", "no"), answer.stdout + answer.stderr
+    return answer.stdout.strip() == "yes"
+
+
+def test_service_account_may_do_exactly_its_grant(deployed, cluster):
+    namespace = deployed["namespace"]
+    allowed = [("get", f"secrets/{TOKEN}"), ("update", f"secrets/{TOKEN}"),
+               ("get", f"statefulsets.apps/{STS}"), ("patch", f"statefulsets.apps/{STS}")]
+    refused = [("get", f"secrets/{CREDENTIALS}"), ("list", "secrets"), ("watch", "secrets"), ("create", "secrets"),
+               ("delete", f"secrets/{TOKEN}"), ("patch", f"secrets/{TOKEN}"),
+               ("update", f"statefulsets.apps/{STS}"), ("delete", f"statefulsets.apps/{STS}"),
+               ("get", "statefulsets.apps/other"), ("list", "statefulsets.apps"),
+               ("get", f"deployments.apps/{STS}"), ("patch", f"deployments.apps/{STS}"),
+               ("get", f"configmaps/{CONFIGMAP}"), ("update", f"cronjobs.batch/{CRONJOB}"), ("create", "jobs.batch"),
+               ("create", "pods"), ("create", "pods/exec"), ("get", "serviceaccounts")]
+    assert [(verb, what) for verb, what in allowed if not can_i(cluster, namespace, verb, what)] == []
+    assert [(verb, what) for verb, what in refused if can_i(cluster, namespace, verb, what)] == []
+    # the grant is namespaced: the same Secret name elsewhere is off limits
+    assert not can_i(cluster, namespace, "get", f"secrets/{TOKEN}", as_namespace="default")
+
+
+def test_job_from_the_cronjob_runs_the_refresher_with_its_rbac(deployed, manual_job, api, cluster, hubspot, tmp_path):
+    namespace = deployed["namespace"]
+    assert manual_job["pods"], "the Job controller created no Pod"
+    spec = manual_job["job"]["spec"]["template"]["spec"]
     [container] = spec["containers"]
 
     # The kubelet's part: the ConfigMap volume at its mount path, the service-account files, the env.
@@ -273,17 +333,14 @@ def test_job_from_the_cronjob_runs_the_refresher_with_its_rbac(deployed, api, em
     program.mkdir()
     for name, content in api.get(namespace, "configmaps", volume["configMap"]["name"])["data"].items():
         (program / name).write_text(content)
-    answer = api.call("POST", "/api/v1/namespaces/%s/serviceaccounts/%s/token" % (namespace, spec["serviceAccountName"]),
-                      {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                       "spec": {"expirationSeconds": 600}}, expect=201)
     sa_dir = tmp_path / "serviceaccount"
     sa_dir.mkdir()
-    (sa_dir / "token").write_text(answer["status"]["token"])
-    with open(emulator.ca_file, "rb") as handle:
-        (sa_dir / "ca.crt").write_bytes(handle.read())
+    (sa_dir / "token").write_text(cluster.token(spec["serviceAccountName"], namespace, duration="10m"))
+    (sa_dir / "ca.crt").write_bytes(cluster.ca_file.read_bytes())
     (sa_dir / "namespace").write_text(namespace)
     env = {"PATH": "/usr/bin:/bin", "KUBERNETES_SERVICE_HOST": "127.0.0.1",
-           "KUBERNETES_SERVICE_PORT": str(emulator.port), "SERVICEACCOUNT_DIR": str(sa_dir)}
+           "KUBERNETES_SERVICE_PORT": str(urllib.parse.urlsplit(cluster.server).port),
+           "SERVICEACCOUNT_DIR": str(sa_dir)}
     for item in container["env"]:
         if "value" in item:
             env[item["name"]] = item["value"].replace(program_mount, str(program))
@@ -292,10 +349,11 @@ def test_job_from_the_cronjob_runs_the_refresher_with_its_rbac(deployed, api, em
             env[item["name"]] = decoded(api.get(namespace, "secrets", ref["name"]))[ref["key"]]
         else:
             assert item["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
-            env[item["name"]] = pod["metadata"]["namespace"]
-    command = [arg.replace(program_mount, str(program)) for arg in container["command"]]
+            env[item["name"]] = namespace
+    command = [arg.replace(program_mount, str(program)) for arg in container["command"] + container.get("args", [])]
     assert command[0] == "python3"
     before = restarted_at(api, namespace)
+    since = cluster.audit_offset()
     # -S: nothing beyond the standard library, as on the stock image
     proc = subprocess.run([sys.executable, "-S"] + command[1:], env=env, capture_output=True, text=True,
                           timeout=120, cwd=str(tmp_path))
@@ -305,6 +363,12 @@ def test_job_from_the_cronjob_runs_the_refresher_with_its_rbac(deployed, api, em
     assert restarted_at(api, namespace) != before
     for secret in (hubspot.client_secret, hubspot.refresh_token, hubspot.issued[-1]):
         assert secret not in proc.stdout + proc.stderr
+    # It was the ServiceAccount, not admin, that the API server let do it.
+    user = "system:serviceaccount:%s:%s" % (namespace, SA)
+    done = [(e["verb"], e["objectRef"]["resource"], e["objectRef"]["name"], e["responseStatus"]["code"])
+            for e in cluster.audit_events(since) if e["user"]["username"] == user and e["stage"] == "ResponseComplete"]
+    assert done == [("get", "secrets", TOKEN, 200), ("update", "secrets", TOKEN, 200),
+                    ("patch", "statefulsets", STS, 200)]
 
 
 def test_missing_credentials_fail_naming_the_variables_and_create_nothing(kubeconfig, api, hubspot):
