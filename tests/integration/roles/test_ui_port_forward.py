@@ -1,29 +1,33 @@
-"""The ui_port_forward role through ansible-playbook against the API emulator (pid-file mode: there is no
-systemd user instance where these tests run, so the systemd path is not exercised here).
+"""The ui_port_forward role through ansible-playbook against the real control plane (pid-file mode: there
+is no systemd user instance where these tests run, so the systemd path is not exercised here).
 
-The emulator does not implement the pods/portforward streaming subresource: a real kubectl pointed at it
-GETs the Service, lists its Pods, then fails the WebSocket and SPDY upgrades (405) and exits. That is what
-the first test proves the role detects. For the lifecycle of a running forward, kubectl talks to
-:class:`StreamingDouble`, which relays every request to the emulator and accepts the SPDY upgrade; the
-tunnel then stays open but carries no data (kubectl listens locally; nothing is forwarded to a pod).
+``kubectl port-forward svc/mcp-ui-service`` goes to the real API server, which opens the Pod's
+``pods/portforward`` stream to the kubelet of the Pod's Node: there the kwok controller. With its
+``ClusterPortForward`` custom resources enabled (kwok's ``--enable-crds``), KWOK forwards a Pod's port to a
+local address; this module points port 3000 of the mcp-ui Pods at :class:`UiDouble` on 127.0.0.1, so bytes
+go client -> kubectl -> API server -> kwok -> the double and back, exactly the path a real kubelet takes
+(only the container is replaced).
 """
 
-import http.client
+import json
 import os
 import socket
-import socketserver
-import ssl
 import subprocess
-import threading
-import time
+import urllib.request
+import uuid
 
 import pytest
-import yaml
 
+from cluster import Cluster
 from integration.modules.modules_playbook import run_playbook
+from peers._loopback import LoopbackPeer
 
 NS = "pf"
-SERVICE = """
+UI = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: pf}
+---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: mcp-ui, namespace: pf}
@@ -40,77 +44,53 @@ spec:
   selector: {app: mcp-ui}
   ports: [{name: http, port: 3000, targetPort: http}]
 """
+KWOK_CRDS = "PortForward,ClusterPortForward"
 
 
-class StreamingDouble:
-    """Test double of the kubelet streaming endpoint (pods/<pod>/portforward), which the emulator lacks.
+class PortForwardCluster(Cluster):
+    """The project's test cluster with kwok's port-forward custom resources enabled.
 
-    A plain-HTTP front on 127.0.0.1: every request is relayed unchanged to the emulator (with the admin
-    token, since kubectl sends no bearer token over plain HTTP), except a SPDY/3.1 upgrade of
-    ``.../portforward``, which is accepted with 101 and then held open without carrying data. Records every
-    request as ``(method, path)`` in ``requests`` and the accepted upgrades in ``upgrades``.
+    Proposed for tests/cluster/kwokctl.yaml (``options.enableCRDs: [PortForward, ClusterPortForward]``);
+    until then this module passes kwokctl's own ``--enable-crds`` flag when it creates the cluster.
     """
 
-    def __init__(self, upstream, ca_file, token):
-        self.upstream, self.token = upstream, token
-        self.context = ssl.create_default_context(cafile=ca_file)
-        self.requests, self.upgrades = [], []
-        double = self
+    def _kwokctl(self, *args, **kw):
+        if args[:2] == ("create", "cluster"):
+            args += ("--enable-crds=" + KWOK_CRDS,)
+        return super()._kwokctl(*args, **kw)
 
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self):
-                while True:
-                    line = self.rfile.readline()
-                    if not line.strip():
-                        return
-                    method, path, _version = line.decode().split(" ", 2)
-                    headers = []
-                    while True:
-                        header = self.rfile.readline().decode()
-                        if header in ("\r\n", "\n", ""):
-                            break
-                        key, value = header.split(":", 1)
-                        headers.append((key.strip(), value.strip()))
-                    lower = {k.lower(): v for k, v in headers}
-                    body = self.rfile.read(int(lower.get("content-length") or 0))
-                    double.requests.append((method, path))
-                    if method == "POST" and path.split("?")[0].endswith("/portforward") \
-                            and "spdy" in lower.get("upgrade", "").lower():
-                        double.upgrades.append(path)
-                        self.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-                                         b"Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n")
-                        self.wfile.flush()
-                        while self.rfile.read(1):
-                            pass
-                        return
-                    conn = http.client.HTTPSConnection(*double.upstream, context=double.context, timeout=30)
-                    relayed = {k: v for k, v in headers if k.lower() not in ("host", "connection", "upgrade", "authorization")}
-                    relayed["Authorization"] = "Bearer " + double.token
-                    conn.request(method, path, body=body or None, headers=relayed)
-                    resp = conn.getresponse()
-                    data = resp.read()
-                    head = ["HTTP/1.1 %d %s" % (resp.status, resp.reason)]
-                    head += ["%s: %s" % (k, v) for k, v in resp.getheaders()
-                             if k.lower() not in ("transfer-encoding", "connection", "content-length")]
-                    head.append("Content-Length: %d" % len(data))
-                    self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
-                    self.wfile.flush()
-                    conn.close()
 
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+class UiDouble(LoopbackPeer):
+    """Test double of the mcp-ui container: an HTTP server on 127.0.0.1 answering every GET with a page
+    that names this double (a fresh marker per instance), recording the paths it was asked."""
 
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.server.server_address[1]
+    def __init__(self):
+        self.marker = "mcp-ui double " + uuid.uuid4().hex
+        self.paths = []
 
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
+    def handle(self, handler, form):
+        self.paths.append(handler.path)
+        handler.send_json(200, {"page": self.marker, "path": handler.path})
 
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Overrides tests/conftest.py's fixture: a fresh cluster with the KWOK port-forward CRDs."""
+    with PortForwardCluster("pf-" + uuid.uuid4().hex[:8], tmp_path_factory.mktemp("cluster")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def ui(cluster):
+    """The mcp-ui Deployment and Service, their Pod's port 3000 forwarded by KWOK to the UI double."""
+    with UiDouble() as double:
+        cluster.kubectl("apply", "-f", "-", input=UI)
+        cluster.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterPortForward", "metadata": {"name": "mcp-ui"},
+            "spec": {"selector": {"matchNamespaces": [NS]},
+                     "forwards": [{"ports": [3000], "target": {"address": "127.0.0.1", "port": double.port}}]}}))
+        cluster.kubectl("rollout", "status", "deployment/mcp-ui", "-n", NS, "--timeout=60s")
+        yield double
 
 
 def free_port():
@@ -121,7 +101,8 @@ def free_port():
 
 def role(tmp_path, kubeconfig, tasks_from="main", check=False, **variables):
     variables = dict({"ui_port_forward_enabled": True, "ui_port_forward_namespace": NS,
-                      "ui_port_forward_kubeconfig": kubeconfig, "ui_port_forward_state_dir": str(tmp_path / "state"),
+                      "ui_port_forward_kubeconfig": str(kubeconfig),
+                      "ui_port_forward_state_dir": str(tmp_path / "state"),
                       "ui_port_forward_manager": "pidfile"}, **variables)
     return run_playbook([{"name": "ui_port_forward", "vars": variables, "ansible.builtin.include_role": {
         "name": "mcp_gateway.platform.ui_port_forward", "tasks_from": tasks_from}}], check=check)
@@ -131,86 +112,116 @@ def changed(run):
     return [name for name, result in run.results.items() if result.get("changed")]
 
 
+def failure(run):
+    """The message of the task that failed the run."""
+    [message] = [result["msg"] for result in run.results.values() if result.get("failed")]
+    return message
+
+
 def cmdline(pid):
-    with open("/proc/%s/cmdline" % pid, "rb") as handle:
-        return handle.read().decode().split("\0")[:-1]
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as handle:
+            return handle.read().decode().split("\0")[:-1]
+    except FileNotFoundError:
+        return []
 
 
 def alive(pid):
     """A process that is neither gone nor a zombie (a zombie's cmdline is empty)."""
-    return os.path.exists("/proc/%s/cmdline" % pid) and cmdline(pid) != []
+    return cmdline(pid) != []
 
 
-@pytest.fixture(scope="module")
-def cluster(emulator):
-    emulator.kubectl("create", "namespace", NS, check=True)
-    emulator.kubectl("apply", "-f", "-", input=SERVICE, check=True)
-    emulator.kubectl("rollout", "status", "deployment/mcp-ui", "-n", NS, "--timeout=60s", check=True)
-    return emulator
+def fetch(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/index.html" % port, timeout=10) as answer:
+        return json.loads(answer.read())
 
 
 @pytest.fixture()
-def double_kubeconfig(cluster, tmp_path):
-    with open(cluster.kubeconfig) as handle:
-        config = yaml.safe_load(handle)
-    host, port = cluster.url.split("//")[1].rsplit(":", 1)
-    with StreamingDouble((host, int(port)), cluster.ca_file, cluster.admin_token) as double:
-        config["clusters"][0]["cluster"] = {"server": double.url}
-        path = str(tmp_path / "double-kubeconfig")
-        with open(path, "w") as handle:
-            yaml.safe_dump(config, handle)
-        yield path, double
+def pid_file(tmp_path):
+    """The role's pid file; a kubectl the role started and a failed test left behind is stopped."""
+    path = tmp_path / "state" / "mcp-ui-port-forward.pid"
+    yield path
+    if path.exists():
+        pid = path.read_text().strip()
+        if cmdline(pid)[1:2] == ["port-forward"]:
+            os.kill(int(pid), 15)
 
 
-def test_forward_that_dies_at_start_fails_with_its_output(cluster, tmp_path):
+def portforwards(cluster, since):
+    """(user, pod, status) of the pods/portforward streams the API server opened since the audit offset
+    (a stream is logged at ResponseStarted; ResponseComplete follows only when it closes)."""
+    return [(e["user"]["username"], e["objectRef"]["name"], e["responseStatus"]["code"])
+            for e in cluster.audit_events(since) if e["stage"] == "ResponseStarted"
+            and e["objectRef"].get("resource") == "pods" and e["objectRef"].get("subresource") == "portforward"]
+
+
+def test_forward_to_a_missing_service_fails_with_kubectls_output(cluster, ui, tmp_path, pid_file):
     port = free_port()
-    before = len(cluster.requests())
-    run = role(tmp_path, cluster.kubeconfig, ui_port_forward_local_port=port)
+    since = cluster.audit_offset()
+    run = role(tmp_path, cluster.kubeconfig, ui_port_forward_local_port=port, ui_port_forward_service="mcp-ui-missing")
     assert run.rc != 0
-    assert "kubectl port-forward svc/mcp-ui-service %d:3000 -n pf exited right after it was started" % port in run.output
-    assert "error upgrading connection" in run.output  # kubectl's own last line, from the log
-    assert not os.path.exists(tmp_path / "state" / "mcp-ui-port-forward.pid")
-    # What the real kubectl did against the emulator with the role's arguments.
-    paths = [(r["method"], r["path"].split("?")[0]) for r in cluster.requests()[before:]]
-    assert ("GET", "/api/v1/namespaces/pf/services/mcp-ui-service") in paths
-    assert any(m == "POST" and p.endswith("/portforward") for m, p in paths)
+    message = failure(run)
+    assert "kubectl port-forward svc/mcp-ui-missing %d:3000 -n pf exited right after it was started" % port in message
+    assert 'Error from server (NotFound): services "mcp-ui-missing" not found' in message  # kubectl's log
+    assert not pid_file.exists()
+    # What the real kubectl asked the real API server with the role's arguments, and no stream opened.
+    asked = [(e["verb"], e["objectRef"].get("resource"), e["objectRef"].get("name"), e["responseStatus"]["code"])
+             for e in cluster.audit_events(since) if e["objectRef"].get("namespace") == NS]
+    assert ("get", "services", "mcp-ui-missing", 404) in asked
+    assert portforwards(cluster, since) == []
 
 
-def test_running_forward_lifecycle(double_kubeconfig, tmp_path):
-    kubeconfig, double = double_kubeconfig
+def test_forward_to_a_local_port_in_use_fails_and_leaves_nothing_running(cluster, ui, tmp_path, pid_file):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = role(tmp_path, cluster.kubeconfig, ui_port_forward_local_port=port)
+    assert run.rc != 0
+    message = failure(run)
+    assert "kubectl port-forward svc/mcp-ui-service %d:3000 -n pf exited right after it was started" % port in message
+    assert "unable to listen on any of the requested ports" in message
+    assert not pid_file.exists()
+
+
+def test_running_forward_lifecycle(cluster, ui, tmp_path, pid_file):
     port = free_port()
-    pid_file = tmp_path / "state" / "mcp-ui-port-forward.pid"
-    first = role(tmp_path, kubeconfig, ui_port_forward_local_port=port)
+    since = cluster.audit_offset()
+    first = role(tmp_path, cluster.kubeconfig, ui_port_forward_local_port=port)
     assert first.rc == 0, first.output[-3000:]
     pid = pid_file.read_text().strip()
     argv = cmdline(pid)
-    assert argv[1:] == ["port-forward", "--address", "127.0.0.1", "--namespace", "pf", "--kubeconfig", kubeconfig,
-                        "svc/mcp-ui-service", "%d:3000" % port]
+    assert argv[1:] == ["port-forward", "--address", "127.0.0.1", "--namespace", "pf", "--kubeconfig",
+                        str(cluster.kubeconfig), "svc/mcp-ui-service", "%d:3000" % port]
     assert os.path.basename(argv[0]) == "kubectl" and os.path.isabs(argv[0])
-    assert double.upgrades and double.upgrades[0].startswith("/api/v1/namespaces/pf/pods/mcp-ui-")
-    with socket.create_connection(("127.0.0.1", port), timeout=5):
-        pass  # kubectl listens (the double carries no data)
+    # Bytes through the forward: kubectl -> API server -> kwok (the Pod's kubelet) -> the UI double.
+    assert fetch(port) == {"page": ui.marker, "path": "/index.html"}
+    [(user, pod, status)] = portforwards(cluster, since)
+    assert pod.startswith("mcp-ui-") and status == 101 and user == "kwok-admin"  # the kubeconfig's identity
 
-    second = role(tmp_path, kubeconfig, ui_port_forward_local_port=port)
+    second = role(tmp_path, cluster.kubeconfig, ui_port_forward_local_port=port)
     assert second.rc == 0 and changed(second) == []
     assert pid_file.read_text().strip() == pid
 
     other = free_port()
-    moved = role(tmp_path, kubeconfig, ui_port_forward_local_port=other)
+    moved = role(tmp_path, cluster.kubeconfig, ui_port_forward_local_port=other)
     assert moved.rc == 0, moved.output[-3000:]
     new_pid = pid_file.read_text().strip()
     assert new_pid != pid and not alive(pid)
     assert cmdline(new_pid)[-1] == "%d:3000" % other
+    assert fetch(other)["page"] == ui.marker
+    with pytest.raises(OSError):  # the old forward no longer listens
+        fetch(port)
 
-    dry = role(tmp_path, kubeconfig, tasks_from="stop", check=True)
+    dry = role(tmp_path, cluster.kubeconfig, tasks_from="stop", check=True)
     assert dry.rc == 0, dry.output[-3000:]
     assert alive(new_pid) and pid_file.exists()  # check mode stops nothing
-    stopped = role(tmp_path, kubeconfig, tasks_from="stop")
+    stopped = role(tmp_path, cluster.kubeconfig, tasks_from="stop")
     assert stopped.rc == 0, stopped.output[-3000:]
     assert any(name.endswith("Stop kubectl port-forward (pid %s)" % new_pid) for name in changed(stopped))
     assert not pid_file.exists()
     assert not alive(new_pid)
-    again = role(tmp_path, kubeconfig, tasks_from="stop")
+    again = role(tmp_path, cluster.kubeconfig, tasks_from="stop")
     assert again.rc == 0 and changed(again) == []
 
 
@@ -242,8 +253,8 @@ def test_stale_pid_file_of_another_process_is_not_killed(cluster, tmp_path):
         pid_file.write_text("%d\n" % sleeper.pid)
         stopped = role(tmp_path, cluster.kubeconfig, tasks_from="stop")
         assert stopped.rc == 0, stopped.output[-3000:]
-        time.sleep(0.2)
         assert sleeper.poll() is None and not pid_file.exists()
+        assert changed(stopped) == ["mcp_gateway.platform.ui_port_forward : Remove the pid file"]
     finally:
         sleeper.kill()
         sleeper.wait()
