@@ -1,14 +1,16 @@
-"""Fixtures of the module integration tests: kubernetes API clients on the emulator (as admin)."""
+"""Fixtures of the module integration tests: kubernetes API clients (as admin) on the real control plane.
+
+``cluster`` and ``kubeconfig`` come from tests/conftest.py: a fresh kwokctl cluster per test module --
+real etcd, kube-apiserver, controller-manager, scheduler and KWOK, with RBAC, admission and an audit log.
+"""
 
 import pytest
 
 
 @pytest.fixture(scope="module")
-def k8s(emulator):
-    """kubernetes client ApiClient for reading the emulated cluster back (as admin)."""
-    import kubernetes
-
-    return kubernetes.config.new_client_from_config(config_file=emulator.kubeconfig)
+def k8s(cluster):
+    """kubernetes client ApiClient for reading the cluster back (as admin, client certificate)."""
+    return cluster.client()
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""connection_secret through ansible-playbook against the API emulator."""
+"""connection_secret through ansible-playbook against the real control plane (kube-apiserver, etcd)."""
 
 import base64
 import secrets
