@@ -1,7 +1,13 @@
-"""hubspot_token through ansible-playbook, against the API emulator and the HubSpot token-endpoint double."""
+"""hubspot_token through ansible-playbook, against the real control plane and the HubSpot token-endpoint double.
+
+The Secret is read and written on a real kube-apiserver (etcd behind it): resourceVersions, the
+update precondition and its 409 Conflict are the server's own. Only HubSpot is a double (tests/peers).
+"""
 
 import base64
 import datetime
+import json
+import threading
 import uuid
 
 import pytest
@@ -13,9 +19,29 @@ EXPIRES_AT = "mcp-gateway.io/expires-at"
 REFRESHED_AT = "mcp-gateway.io/refreshed-at"
 
 
+class GatedHubSpot(HubSpotServer):
+    """The HubSpot double, able to hold a token request until the test releases it (``gate()``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.arrived, self.release, self.gated = threading.Event(), threading.Event(), False
+
+    def gate(self):
+        self.arrived.clear()
+        self.release.clear()
+        self.gated = True
+
+    def handle(self, handler, form):
+        if self.gated:
+            self.gated = False
+            self.arrived.set()
+            self.release.wait(60)
+        return super().handle(handler, form)
+
+
 @pytest.fixture(scope="module")
 def hubspot():
-    with HubSpotServer() as server:
+    with GatedHubSpot() as server:
         yield server
 
 
@@ -156,18 +182,43 @@ def test_rate_limit_is_retried_and_return_token_with_no_log(kubeconfig, core, hu
     run.assert_no_secret(hubspot.client_secret, hubspot.refresh_token, *hubspot.issued)
 
 
-def test_conflict_on_update_is_retried(kubeconfig, core, hubspot, namespace, emulator):
+def test_conflict_on_update_is_retried(kubeconfig, core, hubspot, namespace, cluster):
+    """A real 409: the Secret changes on the server between the module's read and its write.
+
+    The module reads the Secret, then exchanges the refresh token; the HubSpot double holds that
+    exchange while the test writes the Secret (as another client would), so the module's PUT carries
+    a stale resourceVersion and the real API server refuses it with 409 Conflict. The module re-reads
+    and writes again, keeping the other writer's change.
+    """
     import kubernetes
 
     core.create_namespaced_secret(namespace, kubernetes.client.V1Secret(api_version="v1", kind="Secret",
         metadata=kubernetes.client.V1ObjectMeta(name="hubspot-access-token"), string_data={"access_token": "x"}))
-    emulator.inject_fault(method="PUT", path_regex="/namespaces/%s/secrets/hubspot-access-token" % namespace,
-                          status=409, times=1)
+    offset = cluster.audit_offset()
+    hubspot.gate()
+    runs = []
+    player = threading.Thread(target=lambda: runs.append(
+        run_playbook([token_task("refresh", hubspot, namespace)], kubeconfig=kubeconfig)))
+    player.start()
     try:
-        run = run_playbook([token_task("refresh", hubspot, namespace)], kubeconfig=kubeconfig)
+        assert hubspot.arrived.wait(120), "the module never called HubSpot"
+        cluster.kubectl("patch", "secret", "hubspot-access-token", "-n", namespace, "--type=merge",
+                        "-p", json.dumps({"metadata": {"labels": {"concurrent": "writer"}}}))
     finally:
-        emulator.clear_faults()
+        hubspot.release.set()
+        player.join(300)
+    [run] = runs
+    events = [e for e in cluster.audit_events(since=offset)
+              if (e.get("objectRef") or {}).get("resource") == "secrets"
+              and e["objectRef"].get("namespace") == namespace
+              and e["objectRef"].get("name") == "hubspot-access-token"]
+    # The API server's own record: the module read, the other writer wrote (kubectl: get + patch), the
+    # module's write was refused with 409, it re-read and its second write was accepted.
+    assert [(e["verb"], e["responseStatus"]["code"], e["userAgent"].startswith("kubectl/")) for e in events] == [
+        ("get", 200, False), ("get", 200, True), ("patch", 200, True),
+        ("update", 409, False), ("get", 200, False), ("update", 200, False)]
     assert run["refresh"]["changed"], run["refresh"].get("msg")
-    assert decoded(core.read_namespaced_secret("hubspot-access-token", namespace)) == hubspot.issued[-1]
-    puts = [r for r in emulator.requests() if r.get("method") == "PUT" and namespace in r.get("path", "")]
-    assert len(puts) == 2
+    secret = core.read_namespaced_secret("hubspot-access-token", namespace)
+    assert decoded(secret) == hubspot.issued[-1]
+    assert secret.metadata.labels == {"concurrent": "writer"}  # the other writer's change survived
+    run.assert_no_secret(hubspot.client_secret, hubspot.refresh_token, *hubspot.issued)
