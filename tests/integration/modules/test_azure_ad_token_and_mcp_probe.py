@@ -1,5 +1,6 @@
-"""azure_ad_token against the local OpenID authority, mcp_probe against the real MCP server,
-both through ansible-playbook (no Kubernetes needed)."""
+"""azure_ad_token against the local OpenID authority (a double of Azure AD, tests/peers), mcp_probe
+against the local MCP server double (tests/peers), both through ansible-playbook. No Kubernetes needed: these
+tests never start the control plane."""
 
 import os
 import uuid

@@ -36,8 +36,16 @@ def values(secret):
     return dict((k, base64.b64decode(v).decode()) for k, v in (secret.data or {}).items())
 
 
-def test_compose_idempotent_check_and_diff(kubeconfig, core, source):
+def writes(cluster, ns, offset):
+    """(verb, name) of every write to a Secret of ``ns`` since ``offset``, from the API server's audit log."""
+    return [(e["verb"], e["objectRef"].get("name")) for e in cluster.audit_events(since=offset)
+            if e["verb"] in ("create", "update", "patch", "delete")
+            and (e.get("objectRef") or {}).get("resource") == "secrets" and e["objectRef"].get("namespace") == ns]
+
+
+def test_compose_idempotent_check_and_diff(kubeconfig, core, source, cluster):
     ns, password = source
+    offset = cluster.audit_offset()
     run = run_playbook([
         {"name": "create", "mcp_gateway.platform.connection_secret": compose(ns)},
         {"name": "again", "mcp_gateway.platform.connection_secret": compose(ns)},
@@ -54,10 +62,12 @@ def test_compose_idempotent_check_and_diff(kubeconfig, core, source):
                               "MSSQL_PORT": "1433", "MSSQL_PASSWORD": password}
     assert secret.metadata.labels == {"app.kubernetes.io/part-of": "mcp-gateway"}
     run.assert_no_secret(password)
+    assert writes(cluster, ns, offset) == [("create", "mcp-mssql-connection")]  # "again" wrote nothing
 
     # a changed literal, a removed key, in check mode: reported, not written
     changed = compose(ns, string_data={"MSSQL_HOST": "elsewhere", "MSSQL_USER": "mcp_app"})
     rv = secret.metadata.resource_version
+    offset = cluster.audit_offset()
     check = run_playbook([{"name": "check", "mcp_gateway.platform.connection_secret": changed}],
                          kubeconfig=kubeconfig, check=True, diff=True)["check"]
     assert check["changed"] and check["changed_keys"] == ["MSSQL_HOST", "MSSQL_PORT"]
@@ -65,6 +75,7 @@ def test_compose_idempotent_check_and_diff(kubeconfig, core, source):
     assert check["diff"]["after"]["data"]["MSSQL_HOST"].endswith("(changed)")
     assert "MSSQL_PORT" not in check["diff"]["after"]["data"]
     assert core.read_namespaced_secret("mcp-mssql-connection", ns).metadata.resource_version == rv
+    assert writes(cluster, ns, offset) == []
 
     # the same change for real
     real = run_playbook([{"name": "apply", "mcp_gateway.platform.connection_secret": changed}], kubeconfig=kubeconfig)
@@ -73,8 +84,9 @@ def test_compose_idempotent_check_and_diff(kubeconfig, core, source):
         "MSSQL_HOST": "elsewhere", "MSSQL_USER": "mcp_app", "MSSQL_PASSWORD": password}
 
 
-def test_missing_sources_fail_before_writing(kubeconfig, core, source):
+def test_missing_sources_fail_before_writing(kubeconfig, core, source, cluster):
     ns, password = source
+    offset = cluster.audit_offset()
     run = run_playbook([
         {"name": "no secret", "ignore_errors": True, "mcp_gateway.platform.connection_secret": compose(
             ns, from_secrets=[{"secret": "absent", "key": "password"}])},
@@ -89,4 +101,5 @@ def test_missing_sources_fail_before_writing(kubeconfig, core, source):
     assert run["clash"]["failed"] and "MSSQL_USER is requested twice" in run["clash"]["msg"]
     assert [s.metadata.name for s in core.list_namespaced_secret(ns).items
             if s.metadata.name == "mcp-mssql-connection"] == []
+    assert writes(cluster, ns, offset) == []
     run.assert_no_secret(password)
