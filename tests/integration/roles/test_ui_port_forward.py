@@ -3,7 +3,7 @@ is no systemd user instance where these tests run, so the systemd path is not ex
 
 ``kubectl port-forward svc/mcp-ui-service`` goes to the real API server, which opens the Pod's
 ``pods/portforward`` stream to the kubelet of the Pod's Node: there the kwok controller. With its
-``ClusterPortForward`` custom resources enabled (kwok's ``--enable-crds``), KWOK forwards a Pod's port to a
+``ClusterPortForward`` custom resources enabled (tests/cluster/kwokctl.yaml), KWOK forwards a Pod's port to a
 local address; this module points port 3000 of the mcp-ui Pods at :class:`UiDouble` on 127.0.0.1, so bytes
 go client -> kubectl -> API server -> kwok -> the double and back, exactly the path a real kubelet takes
 (only the container is replaced).
@@ -18,7 +18,6 @@ import uuid
 
 import pytest
 
-from cluster import Cluster
 from integration.modules.modules_playbook import run_playbook
 from peers._loopback import LoopbackPeer
 
@@ -44,21 +43,6 @@ spec:
   selector: {app: mcp-ui}
   ports: [{name: http, port: 3000, targetPort: http}]
 """
-KWOK_CRDS = "PortForward,ClusterPortForward"
-
-
-class PortForwardCluster(Cluster):
-    """The project's test cluster with kwok's port-forward custom resources enabled.
-
-    Proposed for tests/cluster/kwokctl.yaml (``options.enableCRDs: [PortForward, ClusterPortForward]``);
-    until then this module passes kwokctl's own ``--enable-crds`` flag when it creates the cluster.
-    """
-
-    def _kwokctl(self, *args, **kw):
-        if args[:2] == ("create", "cluster"):
-            args += ("--enable-crds=" + KWOK_CRDS,)
-        return super()._kwokctl(*args, **kw)
-
 
 class UiDouble(LoopbackPeer):
     """Test double of the mcp-ui container: an HTTP server on 127.0.0.1 answering every GET with a page
@@ -71,13 +55,6 @@ class UiDouble(LoopbackPeer):
     def handle(self, handler, form):
         self.paths.append(handler.path)
         handler.send_json(200, {"page": self.marker, "path": handler.path})
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """Overrides tests/conftest.py's fixture: a fresh cluster with the KWOK port-forward CRDs."""
-    with PortForwardCluster("pf-" + uuid.uuid4().hex[:8], tmp_path_factory.mktemp("cluster")) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
