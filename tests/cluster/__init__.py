@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import ssl
 import subprocess
 import time
@@ -57,10 +58,10 @@ class Cluster:
         self.bin = binaries(build=False) if self.kubeconfig.exists() else None
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def _kwokctl(self, *args, **kw):
+    def _kwokctl(self, *args, check=True, **kw):
         env = dict(os.environ, KWOK_WORKDIR=str(self.state_dir))
         return subprocess.run([str(Path(self.bin["kwok"]) / "kwokctl"), "--name", self.name, *args],
-                              env=env, check=True, **kw)
+                              env=env, check=check, **kw)
 
     def healthy(self):
         if not self.kubeconfig.exists():
@@ -74,6 +75,14 @@ class Cluster:
         self.bin = binaries()
         if self.dir.exists():  # stopped or half-started: start afresh
             self.down()
+        try:
+            self._create(timeout)
+        except BaseException:
+            self.down()  # never leave half a cluster running
+            raise
+        return self
+
+    def _create(self, timeout):
         k8s, etcd = Path(self.bin["kubernetes"]), Path(self.bin["etcd"])
         self._kwokctl(
             "create", "cluster", "--config", str(HERE / "kwokctl.yaml"), "--kubeconfig", "",
@@ -84,19 +93,31 @@ class Cluster:
             "--etcd-binary", str(etcd / "etcd"),
             "--kwok-controller-binary", str(Path(self.bin["kwok"]) / "kwok"),
             "--wait", f"{timeout}s", capture_output=True, text=True)
-        self.kubectl("apply", "-f", str(HERE / "node.yaml"), "-f", str(HERE / "volumes.yaml"))
+        deadline = time.monotonic() + timeout
+        self._until(deadline, "the Node and volumes applied", "apply", "-f", str(HERE / "node.yaml"),
+                    "-f", str(HERE / "volumes.yaml"))
         self.kubectl("wait", "--for=condition=Ready", "node/kwok-node-0", f"--timeout={timeout}s")
-        deadline = time.monotonic() + timeout  # the ServiceAccount controller makes 'default' per namespace
-        while self.kubectl("get", "serviceaccount", "default", check=False).returncode != 0:
+        # The ServiceAccount controller makes 'default' in each namespace: then Pods can be created.
+        self._until(deadline, "a default ServiceAccount", "get", "serviceaccount", "default")
+
+    def _until(self, deadline, what, *args):
+        """Repeat a kubectl command until it succeeds (a loaded machine starts the API slowly)."""
+        while (proc := self.kubectl(*args, check=False)).returncode != 0:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"cluster {self.name}: no default ServiceAccount after {timeout}s")
+                raise RuntimeError(f"cluster {self.name}: no {what} in time: {proc.stderr.strip()}")
             time.sleep(0.5)
-        return self
 
     def down(self):
+        """Stop every process of the cluster (kwokctl's pid files, then any left running from its folder)."""
         if self.bin is None:
             self.bin = binaries(build=False)
-        self._kwokctl("delete", "cluster", capture_output=True, text=True)
+        self._kwokctl("delete", "cluster", capture_output=True, text=True, check=False)
+        for pid in Path("/proc").glob("[0-9]*"):  # a half-created cluster may have no pid file for some
+            try:
+                if str(self.dir).encode() in (pid / "cmdline").read_bytes():
+                    os.kill(int(pid.name), signal.SIGTERM)
+            except (OSError, ValueError):
+                continue
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
