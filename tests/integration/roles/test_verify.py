@@ -1,68 +1,45 @@
-"""The verify role through ansible-playbook against the API emulator, and its MCP probe against a real
-MCP server (tests/peers/mcp_server.py) on loopback.
+"""The verify role through ansible-playbook against a real control plane (tests/cluster), and its MCP
+probe against a real MCP server (tests/peers/mcp_server.py, a double of an MCP server) on loopback.
 
-The platform's objects are put into the emulator quickly: the CRD files with kubectl, the gateway,
-mcp_server, auth_policy and ui roles as they are, and the objects the helm charts / token_refresh role
-create (controller Deployment, GatewayClass, SQL Server StatefulSet, CronJob) as small manifests.
+What verify reads is installed for real, once per module: the site's roles in site.yml's order with the
+demo's settings (tests/demo-vars.yml), so the agentgateway CRDs, the controller Deployment and SQL Server
+come from the real chart packages through the real helm, and every other object from the roles. The
+agentgateway controller does not run here (no GatewayClass, no Gateway status), which the demo settings
+tell verify (control_plane_gateway_class_name: '', gateway_wait_programmed: false).
 """
 
 import json
 
 import pytest
+import yaml
 
 from integration.modules.modules_playbook import ROOT, run_playbook
 from peers.mcp_server import McpTestServer
 from peers.oidc_authority import OidcAuthority
 
 NS = "agentgateway-system"
-CRD_FILES = [ROOT + "/../shared/crds/gateway-api-v1.4.0-standard-install.yaml",
-             ROOT + "/../shared/crds/agentgateway-crds-v2.2.0-beta.4.yaml"]
+SHARED = ROOT + "/../shared"
 # The probe peer serves MCP at /mcp, so the example server's gateway path is /mcp here.
 SERVERS = [{"name": "mcp-example", "image": "ghcr.io/mcp-gateway/mcp-example:1.0.0", "path": "/mcp"},
            {"name": "mcp-hubspot", "image": "ghcr.io/mcp-gateway/mcp-hubspot:1.0.0", "kind": "StatefulSet",
             "workload_name": "hubspot-mcp"}]
-PLATFORM_VARS = {"mcp_server_servers": SERVERS, "gateway_wait_programmed": False,
-                 "auth_policy_tenant_id": "00000000-0000-4000-8000-000000000001",
-                 "auth_policy_client_id": "00000000-0000-4000-8000-000000000002"}
-WRITES = ("POST", "PUT", "PATCH", "DELETE")
+SITE_ROLES = ("namespace", "mssql", "gateway_api_crds", "agentgateway_crds", "control_plane", "gateway",
+              "mcp_server", "token_refresh", "auth_policy", "ui")
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+# The cluster's own components: kwokctl runs them with the same admin identity as every client here, so
+# they are told apart by their user agent (their lease renewals and status updates are not the role's).
+COMPONENTS = ("kube-controller-manager/", "kube-scheduler/", "kwok-controller/")
 
-CHART_OBJECTS = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: agentgateway, namespace: %(ns)s}
-spec:
-  selector: {matchLabels: {app: agentgateway}}
-  template:
-    metadata: {labels: {app: agentgateway}}
-    spec: {containers: [{name: controller, image: "cr.agentgateway.dev/controller:v2.2.0-beta.4"}]}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: agentgateway}
-spec: {controllerName: agentgateway.dev/agentgateway}
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: mssql-mssqlserver-2022, namespace: %(ns)s, labels: {app: mssql-mssqlserver-2022, release: mssql}}
-spec:
-  serviceName: mssql-mssqlserver-2022
-  selector: {matchLabels: {app: mssql-mssqlserver-2022, release: mssql}}
-  template:
-    metadata: {labels: {app: mssql-mssqlserver-2022, release: mssql}}
-    spec: {containers: [{name: mssql, image: "mcr.microsoft.com/mssql/server:2022-CU14-ubuntu-22.04"}]}
----
-apiVersion: batch/v1
-kind: CronJob
-metadata: {name: hubspot-token-cronjob, namespace: %(ns)s}
-spec:
-  schedule: "*/23 * * * *"
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          restartPolicy: Never
-          containers: [{name: refresh, image: "docker.io/library/python:3.13.9-slim"}]
-""" % {"ns": NS}
+
+def demo_vars():
+    """tests/demo-vars.yml with its playbook_dir-relative paths made absolute."""
+    with open(ROOT + "/tests/demo-vars.yml") as handle:
+        variables = yaml.safe_load(handle)
+    return {key: value.replace("{{ playbook_dir }}/../../shared", SHARED) if isinstance(value, str) else value
+            for key, value in variables.items()}
+
+
+PLATFORM_VARS = dict(demo_vars(), mcp_server_servers=SERVERS)
 
 
 def role_task(role, name=None, tasks_from="main", **variables):
@@ -71,13 +48,18 @@ def role_task(role, name=None, tasks_from="main", **variables):
             "vars": dict(PLATFORM_VARS, **variables)}
 
 
-def verify(emulator, check=False, verbosity=0, probe_only=False, **variables):
+def playbook(cluster, tasks, **kwargs):
+    return run_playbook(tasks, kubeconfig=str(cluster.kubeconfig), extra_env={"PATH": cluster.env["PATH"]},
+                        **kwargs)
+
+
+def verify(cluster, check=False, verbosity=0, probe_only=False, **variables):
     """The whole role, or (probe_only) its input checks followed by its probe tasks alone."""
     variables.setdefault("verify_wait_timeout", 5)
     tasks = [role_task("verify", **variables)] if not probe_only else [
         role_task("verify", "verify validate", tasks_from="validate", **variables),
         role_task("verify", "verify probe", tasks_from="probe", **variables)]
-    return run_playbook(tasks, kubeconfig=emulator.kubeconfig, check=check, verbosity=verbosity)
+    return playbook(cluster, tasks, check=check, verbosity=verbosity)
 
 
 def result_of(run, suffix):
@@ -85,50 +67,58 @@ def result_of(run, suffix):
 
 
 @pytest.fixture(scope="module")
-def platform(emulator):
-    for path in CRD_FILES:
-        emulator.kubectl("apply", "--server-side", "-f", path, check=True)
-    emulator.kubectl("create", "namespace", NS, check=True)
-    emulator.kubectl("apply", "-f", "-", input=CHART_OBJECTS, check=True)
-    # Readiness is what verify checks, so the roles do not wait for it themselves.
-    run = run_playbook([role_task(role, mcp_server_wait=False, ui_wait=False)
-                        for role in ("gateway", "mcp_server", "auth_policy", "ui")],
-                       kubeconfig=emulator.kubeconfig)
+def platform(cluster):
+    # Readiness is what verify checks, so the roles do not wait for their own workloads.
+    run = playbook(cluster, [role_task(role, mcp_server_wait=False, ui_wait=False) for role in SITE_ROLES],
+                   timeout=600)
     assert run.rc == 0, run.output[-3000:]
-    return emulator
+    return cluster
 
 
 def test_complete_platform_passes_read_only_also_in_check_mode(platform):
-    before = len(platform.requests())
-    run = verify(platform, verify_auth_enabled=True)
+    offset = platform.audit_offset()
+    run = verify(platform)
     assert run.rc == 0, run.output[-3000:]
     report = result_of(run, "Report the objects found present and ready")["msg"]
-    assert report.startswith("24 objects present and ready:")
-    for expected in ("CustomResourceDefinition httproutes.gateway.networking.k8s.io", "StatefulSet mssql-mssqlserver-2022",
-                     "Deployment agentgateway", "GatewayClass agentgateway", "Gateway agentgateway-proxy",
+    # 9 CRDs, SQL Server, controller, Gateway, 2 x (workload, backend, route), CronJob, JWKS backend,
+    # policy, UI Deployment and route; no GatewayClass: only the (not running) controller creates it.
+    assert report.startswith("23 objects present and ready:"), report
+    for expected in ("CustomResourceDefinition httproutes.gateway.networking.k8s.io",
+                     "Deployment mssql-mssqlserver-2022", "Deployment agentgateway", "Gateway agentgateway-proxy",
                      "Deployment mcp-example", "StatefulSet hubspot-mcp", "HTTPRoute mcp-hubspot-route",
                      "AgentgatewayBackend mcp-example-backend", "AgentgatewayPolicy azure-mcp-authn-policy",
                      "CronJob hubspot-token-cronjob", "Deployment mcp-ui", "HTTPRoute mcp-ui-route"):
         assert expected in report
+    assert "GatewayClass" not in report
     assert "verify_gateway_url is empty" in result_of(run, "Report that the end-to-end MCP probe was skipped")["msg"]
     checked = verify(platform, check=True)
     assert checked.rc == 0, checked.output[-3000:]
     assert not any(result.get("changed") for result in checked.results.values())
-    # Nothing was written to the cluster by either run.
-    writes = [r for r in platform.requests()[before:] if r["method"] in WRITES]
+    # Neither run wrote anything: the API server's audit log has no write but the cluster components' own.
+    writes = [(e["verb"], e["requestURI"], e.get("userAgent")) for e in platform.audit_events(since=offset)
+              if e["verb"] in WRITE_VERBS and not e["user"]["username"].startswith("system:")
+              and not e.get("userAgent", "").startswith(COMPONENTS)]
     assert writes == []
 
 
+def test_gateway_class_is_required_when_named(platform):
+    run = verify(platform, verify_gateway_class_name="agentgateway", verify_wait_timeout=2)
+    assert run.rc != 0
+    assert ("GatewayClass agentgateway (GatewayClass registered by the controller (verify_gateway_class_name)) "
+            "is missing.") in run.output
+
+
 def test_missing_route_fails_naming_it(platform):
-    saved = platform.kubectl("get", "httproute", "mcp-example-route", "-n", NS, "-o", "json", check=True).stdout
-    platform.kubectl("delete", "httproute", "mcp-example-route", "-n", NS, check=True)
+    saved = platform.kubectl("get", "httproute", "mcp-example-route", "-n", NS, "-o", "json").stdout
+    platform.kubectl("delete", "httproute", "mcp-example-route", "-n", NS)
     try:
         run = verify(platform)
     finally:
         obj = json.loads(saved)
-        for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields"):
+        for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields", "generation"):
             obj["metadata"].pop(key, None)
-        platform.kubectl("create", "-f", "-", input=json.dumps(obj), check=True)
+        obj.pop("status", None)
+        platform.kubectl("create", "-f", "-", input=json.dumps(obj))
     assert run.rc != 0
     assert ("HTTPRoute agentgateway-system/mcp-example-route (route /mcp of MCP server mcp-example "
             "(mcp_server_servers)) is missing.") in run.output
@@ -137,30 +127,45 @@ def test_missing_route_fails_naming_it(platform):
 
 
 def test_not_ready_deployment_fails_naming_it(platform):
-    platform.set_controller_delay(3600)
-    platform.kubectl("scale", "deployment", "mcp-ui", "-n", NS, "--replicas=2", check=True)
+    # A new pod template no node matches: the scheduler leaves its Pod Pending, the rollout never ends.
+    unschedulable = {"spec": {"template": {"spec": {"nodeSelector": {"mcp-gateway.test/no-such-node": "true"}}}}}
+    platform.kubectl("patch", "deployment", "mcp-ui", "-n", NS, "--type=strategic", "-p", json.dumps(unschedulable))
     try:
         run = verify(platform, verify_wait_timeout=3)
     finally:
-        platform.set_controller_delay(0.2)
-        platform.kubectl("scale", "deployment", "mcp-ui", "-n", NS, "--replicas=1", check=True)
+        platform.kubectl("patch", "deployment", "mcp-ui", "-n", NS, "--type=json",
+                         "-p", '[{"op": "remove", "path": "/spec/template/spec/nodeSelector"}]')
+        platform.kubectl("rollout", "status", "deployment/mcp-ui", "-n", NS, "--timeout=60s")
     assert run.rc != 0
     assert "Deployment agentgateway-system/mcp-ui (UI (verify_ui_deployment)) is not ready after 3s" in run.output
     assert ") is missing." not in run.output
 
 
-def test_probe_lists_the_tools_of_a_real_mcp_server(platform):
+def test_sql_server_deployment_without_recreate_fails_naming_it(platform):
+    rolling = {"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}}
+    platform.kubectl("patch", "deployment", "mssql-mssqlserver-2022", "-n", NS, "-p", json.dumps(rolling))
+    try:
+        run = verify(platform)
+    finally:
+        platform.kubectl("patch", "deployment", "mssql-mssqlserver-2022", "-n", NS, "--type=json", "-p",
+                         '[{"op": "replace", "path": "/spec/strategy", "value": {"type": "Recreate"}}]')
+    assert run.rc != 0
+    assert ("SQL Server Deployment agentgateway-system/mssql-mssqlserver-2022 has strategy RollingUpdate, "
+            "not Recreate") in run.output
+
+
+def test_probe_lists_the_tools_of_a_real_mcp_server(cluster):
     with McpTestServer(name="mcp-example", version="1.0.0") as server:
         base = server.url[: -len("/mcp")]
-        run = verify(platform, probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base + "/",
+        run = verify(cluster, probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base + "/",
                      verify_expected_tools={"mcp-example": ["echo", "add"]})
         assert run.rc == 0, run.output[-3000:]
         assert result_of(run, "Report the tools each MCP server lists through the gateway")["msg"] == {
             "mcp-example": ["echo", "add", "server_time"]}
-        missing = verify(platform, probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base,
+        missing = verify(cluster, probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base,
                          verify_expected_tools={"mcp-example": ["drop_database"]})
-        wrong = verify(platform, probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base + "/wrong")
-        refused = verify(platform, probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base,
+        wrong = verify(cluster, probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base + "/wrong")
+        refused = verify(cluster, probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base,
                          verify_expect_anonymous_refused=True)
     assert missing.rc != 0 and "MCP server mcp-example did not pass the probe" in missing.output
     assert "drop_database" in missing.output
@@ -170,7 +175,7 @@ def test_probe_lists_the_tools_of_a_real_mcp_server(platform):
     assert "did not refuse an anonymous request to MCP server mcp-example with 401" in refused.output
 
 
-def test_probe_with_azure_ad_token_and_anonymous_refused(platform):
+def test_probe_with_azure_ad_token_and_anonymous_refused(cluster):
     with OidcAuthority() as authority, McpTestServer(authority=authority) as server:
         base = server.url[: -len("/mcp")]
         credentials = {"verify_azure_tenant_id": authority.tenant_id, "verify_azure_client_id": authority.client_id,
@@ -178,9 +183,9 @@ def test_probe_with_azure_ad_token_and_anonymous_refused(platform):
                        "verify_azure_validate_authority": False, "verify_azure_ca_path": authority.ca_file,
                        # The peer's API is the client's own (default: the auth_policy_client_id API).
                        "verify_azure_scopes": ["api://%s/.default" % authority.client_id]}
-        run = verify(platform, verbosity=3, probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base,
+        run = verify(cluster, verbosity=3, probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base,
                      verify_expect_anonymous_refused=True, **credentials)
-        anonymous = verify(platform, probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base)
+        anonymous = verify(cluster, probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base)
         issued = list(authority.issued)
     assert run.rc == 0, run.output[-3000:]
     assert result_of(run, "Report the tools each MCP server lists through the gateway")["msg"] == {
