@@ -39,8 +39,13 @@ mode=build built=()
 
 k8s=$(version kubernetes k8s.io/kubernetes)
 minor=${k8s#v1.}; minor=${minor%%.*}
-cb=k8s.io/component-base/version
-build kubernetes "$k8s" "-X $cb.gitVersion=$k8s -X $cb.gitMajor=1 -X $cb.gitMinor=$minor -X $cb.gitTreeState=clean" \
+# Both version packages, as Kubernetes' hack/lib/version.sh stamps them: component-base's (what the binaries
+# and /version report) and client-go's (the components' User-Agent).
+stamp=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  stamp+=" -X $pkg.gitVersion=$k8s -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+done
+build kubernetes "$k8s" "$stamp" \
   kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver \
   kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager \
   kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler
