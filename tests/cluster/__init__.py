@@ -15,6 +15,7 @@ by the real scheduler, owned by the real controllers; only their containers neve
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -29,6 +30,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 BUILD = ROOT / "tests" / "binaries" / "build.sh"
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+COMPONENT_AGENTS = ("kube-scheduler/", "kube-controller-manager/", "kwok/", "kwok-controller/")
 
 
 def binaries(build=True):
@@ -84,15 +87,20 @@ class Cluster:
 
     def _create(self, timeout):
         k8s, etcd = Path(self.bin["kubernetes"]), Path(self.bin["etcd"])
-        self._kwokctl(
-            "create", "cluster", "--config", str(HERE / "kwokctl.yaml"), "--kubeconfig", "",
-            "--kube-audit-policy", str(HERE / "audit-policy.yaml"),
-            "--kube-apiserver-binary", str(k8s / "kube-apiserver"),
-            "--kube-controller-manager-binary", str(k8s / "kube-controller-manager"),
-            "--kube-scheduler-binary", str(k8s / "kube-scheduler"),
-            "--etcd-binary", str(etcd / "etcd"),
-            "--kwok-controller-binary", str(Path(self.bin["kwok"]) / "kwok"),
-            "--wait", f"{timeout}s", capture_output=True, text=True)
+        # kwokctl picks free ports when it creates a cluster: two creations at once can pick the same ones
+        # (seen: a Node never Ready). One creation at a time on this machine; the lock goes with the process.
+        (ROOT / ".cache").mkdir(exist_ok=True)
+        with open(ROOT / ".cache" / "cluster-create.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._kwokctl(
+                "create", "cluster", "--config", str(HERE / "kwokctl.yaml"), "--kubeconfig", "",
+                "--kube-audit-policy", str(HERE / "audit-policy.yaml"),
+                "--kube-apiserver-binary", str(k8s / "kube-apiserver"),
+                "--kube-controller-manager-binary", str(k8s / "kube-controller-manager"),
+                "--kube-scheduler-binary", str(k8s / "kube-scheduler"),
+                "--etcd-binary", str(etcd / "etcd"),
+                "--kwok-controller-binary", str(Path(self.bin["kwok"]) / "kwok"),
+                "--wait", f"{timeout}s", capture_output=True, text=True)
         deadline = time.monotonic() + timeout
         self._until(deadline, "the Node and volumes applied", "apply", "-f", str(HERE / "node.yaml"),
                     "-f", str(HERE / "volumes.yaml"))
@@ -194,6 +202,14 @@ class Cluster:
         with open(self.audit_log, "rb") as log:
             log.seek(since)
             return [json.loads(line) for line in log.read().splitlines() if line.strip()]
+
+    def writes(self, since=0):
+        """(verb, requestURI, userAgent) of every write a client made since ``since``. kwokctl runs the
+        scheduler, controller-manager and kwok controller with the same admin certificate as the clients,
+        so their lease renewals and status updates are told apart by their User-Agent."""
+        return [(e["verb"], e["requestURI"], e.get("userAgent")) for e in self.audit_events(since)
+                if e["verb"] in WRITE_VERBS and not e["user"]["username"].startswith("system:")
+                and not e.get("userAgent", "").startswith(COMPONENT_AGENTS)]
 
     def audit_offset(self):
         return self.audit_log.stat().st_size if self.audit_log.exists() else 0
