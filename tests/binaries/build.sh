@@ -8,7 +8,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${BINARIES_CACHE:-$(cd "$here/../.." && pwd)/.cache/bin}
-export CGO_ENABLED=0 GOFLAGS=-mod=readonly
+export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
 
 # version <component> <module>: the version the component's go.mod pins
 version() { (cd "$here/$1" && go list -m -f '{{.Version}}' "$2"); }
@@ -63,6 +63,10 @@ hv=helm.sh/helm/v3
 build helm "$helm" "-X $hv/internal/version.version=$helm -X $hv/internal/version.gitTreeState=clean \
 -X $hv/pkg/lint/rules.k8sVersionMajor=1 -X $hv/pkg/lint/rules.k8sVersionMinor=$cg \
 -X $hv/pkg/chartutil.k8sVersionMajor=1 -X $hv/pkg/chartutil.k8sVersionMinor=$cg" helm=helm.sh/helm/v3/cmd/helm
+
+# The agentgateway controller (kgateway) through main.go beside its go.mod: upstream's main, loopback listeners.
+kgw=$(version kgateway github.com/kgateway-dev/kgateway/v2)
+build kgateway "$kgw" "-X github.com/kgateway-dev/kgateway/v2/pkg/version.Version=$kgw" kgateway=.
 
 # One folder with every binary, for PATH (make and the test fixture put it first).
 if [ "$mode" = build ]; then

@@ -1,8 +1,8 @@
 // Pins the agentgateway controller: kgateway-dev/kgateway's cmd/kgateway, the binary the agentgateway
 // chart's Deployment runs (configured by its KGW_* environment). The chart is v2.2.0-beta.4; the module
 // proxy serves no beta tag, so this is v2.2.0 (its chart templates/RBAC equal beta.4's, its CRDs add
-// fields only). Its go.mod has no replace directives to copy. Version stamp, as upstream's Makefile:
-// -X github.com/kgateway-dev/kgateway/v2/pkg/version.Version=v2.2.0
+// fields only). Its go.mod has no replace directives to copy. main.go here is upstream's main with every
+// listener on loopback (see its comment). Version stamp as upstream's Makefile (build.sh).
 module mcp-gateway.test/binaries/kgateway
 
 go 1.26.0
@@ -10,7 +10,11 @@ go 1.26.0
 // Upstream builds with go 1.25.5 in its go.mod: keep its GODEBUG defaults.
 godebug default=go1.25
 
-tool github.com/kgateway-dev/kgateway/v2/cmd/kgateway
+require (
+	github.com/kgateway-dev/kgateway/v2 v2.2.0
+	k8s.io/apimachinery v0.34.3
+	sigs.k8s.io/controller-runtime v0.22.3
+)
 
 require (
 	cel.dev/expr v0.25.1 // indirect
@@ -99,7 +103,6 @@ require (
 	github.com/jmoiron/sqlx v1.4.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/kelseyhightower/envconfig v1.4.0 // indirect
-	github.com/kgateway-dev/kgateway/v2 v2.2.0 // indirect
 	github.com/klauspost/compress v1.18.2 // indirect
 	github.com/lann/builder v0.0.0-20180802200727-47ae307949d0 // indirect
 	github.com/lann/ps v0.0.0-20150810152359-62de8c46ede0 // indirect
@@ -191,7 +194,6 @@ require (
 	istio.io/istio v0.0.0-20251218162427-600ea84d2996 // indirect
 	k8s.io/api v0.34.1 // indirect
 	k8s.io/apiextensions-apiserver v0.34.1 // indirect
-	k8s.io/apimachinery v0.34.3 // indirect
 	k8s.io/apiserver v0.34.1 // indirect
 	k8s.io/cli-runtime v0.34.0 // indirect
 	k8s.io/client-go v0.34.1 // indirect
@@ -201,7 +203,6 @@ require (
 	k8s.io/kubectl v0.34.0 // indirect
 	k8s.io/utils v0.0.0-20251002143259-bc988d571ff4 // indirect
 	oras.land/oras-go/v2 v2.6.0 // indirect
-	sigs.k8s.io/controller-runtime v0.22.3 // indirect
 	sigs.k8s.io/gateway-api v1.4.1 // indirect
 	sigs.k8s.io/gateway-api-inference-extension v1.1.0 // indirect
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730 // indirect
