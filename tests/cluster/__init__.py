@@ -6,8 +6,9 @@ kube-scheduler and the kwok controller as local processes from the binaries that
 RBAC, the default admission plugins (PodSecurity among them) and a Metadata-level audit log. This module
 only adds what kwokctl leaves to its user: the one Node the kwok controller plays the kubelet for, a few
 statically provisioned PersistentVolumes (no dynamic provisioner runs), and waiting until the cluster can
-run workloads. Nothing here reimplements Kubernetes: Pods are scheduled
-by the real scheduler, owned by the real controllers; only their containers never run (KWOK).
+run workloads, and one process of its own (hostpods.py) that runs, as host processes, the Pods whose
+program is built here (the agentgateway controller). Nothing here reimplements Kubernetes: Pods are
+scheduled by the real scheduler, owned by the real controllers; other containers never run (KWOK).
 
     python -m cluster up   [--name NAME] [--state-dir DIR]   # start, or reuse the running one
     python -m cluster down [--name NAME] [--state-dir DIR]
@@ -22,6 +23,7 @@ import shutil
 import signal
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -74,12 +76,14 @@ class Cluster:
     def up(self, timeout=120):
         """Start the cluster, or reuse it when it already answers; returns self once a Pod can run."""
         if self.healthy():
+            self._hostpods()
             return self
         self.bin = binaries()
         if self.dir.exists():  # stopped or half-started: start afresh
             self.down()
         try:
             self._create(timeout)
+            self._hostpods()
         except BaseException:
             self.down()  # never leave half a cluster running
             raise
@@ -107,6 +111,19 @@ class Cluster:
         self.kubectl("wait", "--for=condition=Ready", "node/kwok-node-0", f"--timeout={timeout}s")
         # The ServiceAccount controller makes 'default' in each namespace: then Pods can be created.
         self._until(deadline, "a default ServiceAccount", "get", "serviceaccount", "default")
+
+    def _hostpods(self):
+        """Start the cluster's host-process runner (tests/cluster/hostpods.py) unless it runs."""
+        pidfile = self.dir / "hostpods.pid"
+        if pidfile.exists() and Path(f"/proc/{pidfile.read_text().strip()}").exists():
+            return
+        with open(self.dir / "hostpods.out", "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "cluster", "hostpods", "--name", self.name, "--state-dir",
+                 str(self.state_dir), "--cluster-dir", str(self.dir)],
+                cwd=HERE.parent, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, env=dict(os.environ, PYTHONPATH=str(HERE.parent)))
+        pidfile.write_text(str(proc.pid))
 
     def _until(self, deadline, what, *args):
         """Repeat a kubectl command until it succeeds (a loaded machine starts the API slowly)."""
