@@ -82,6 +82,14 @@ class OidcAuthority(LoopbackPeer):
     def default_audience(self):
         return "api://%s" % self.client_id
 
+    def collection_vars(self):
+        """The auth_policy role's variables that point the platform at this authority instead of Azure AD."""
+        with open(self.ca_file, encoding="ascii") as handle:
+            ca_pem = handle.read()
+        return {"auth_policy_tenant_id": self.tenant_id, "auth_policy_client_id": self.client_id,
+                "auth_policy_authority_host": "127.0.0.1", "auth_policy_jwks_port": self.port,
+                "auth_policy_issuer": self.issuer, "auth_policy_jwks_ca_certificate": ca_pem}
+
     # -- tokens ----------------------------------------------------------------------------
     def jwks(self):
         numbers = self._key.public_key().public_numbers()
