@@ -30,6 +30,12 @@ def status_state(value):
     return status.state(_objects(value)[0])
 
 
+def backend_target_problems(value, services, cluster_domain="cluster.local"):
+    """MCP targets of AgentgatewayBackends that name a missing Service of the cluster or a port it lacks."""
+    return status.backend_target_problems(_objects(value), _objects(services), cluster_domain)
+
+
 class FilterModule(object):
     def filters(self):
-        return {"status_problems": status_problems, "status_state": status_state}
+        return {"status_problems": status_problems, "status_state": status_state,
+                "backend_target_problems": backend_target_problems}

@@ -86,3 +86,34 @@ def state(obj):
     for _, conditions in condition_sets(obj):
         seen.update(c.get("type") for c in conditions if c.get("status") == "True")
     return "/".join(kind for kind in wanted if kind in seen) or "Reported"
+
+
+def backend_target_problems(backends, services, cluster_domain="cluster.local"):
+    """Static MCP targets that name a Service of the cluster (``<svc>.<ns>.svc[.<domain>]``) which does
+    not exist in ``services`` or does not expose the port. The controller accepts any host (its data
+    plane resolves it at request time), so a mistyped name would only show as failed MCP calls."""
+    exposed = {}
+    namespaces = set()
+    for service in services:
+        meta = service.get("metadata") or {}
+        namespaces.add(meta.get("namespace"))
+        exposed[(meta.get("namespace"), meta.get("name"))] = [
+            port.get("port") for port in (service.get("spec") or {}).get("ports") or []]
+    found = []
+    for backend in backends:
+        meta = backend.get("metadata") or {}
+        for target in ((backend.get("spec") or {}).get("mcp") or {}).get("targets") or []:
+            static = target.get("static") or {}
+            host, port = static.get("host", ""), static.get("port")
+            labels = host.split(".")
+            suffix = ".".join(labels[3:])
+            if len(labels) < 3 or labels[2] != "svc" or suffix not in ("", cluster_domain) or labels[1] not in namespaces:
+                continue  # not a Service name of a namespace that was listed: nothing to check here
+            name = "AgentgatewayBackend %s/%s: target %s" % (meta.get("namespace"), meta.get("name"), target.get("name"))
+            ports = exposed.get((labels[1], labels[0]))
+            if ports is None:
+                found.append("%s: host %s names Service %s/%s, which does not exist" % (name, host, labels[1], labels[0]))
+            elif port not in ports:
+                found.append("%s: Service %s/%s has no port %s (ports: %s)" % (
+                    name, labels[1], labels[0], port, ", ".join(str(p) for p in ports) or "none"))
+    return found

@@ -57,3 +57,26 @@ def test_policy_state_lists_accepted_and_attached():
     policy = obj("AgentgatewayPolicy", ancestors=[{"ancestorRef": {"name": "gw"}, "conditions": [
         cond("Accepted", reason="Valid"), cond("Attached")]}])
     assert status_state(policy) == "Accepted/Attached"
+
+
+def backend(host, port=8000):
+    return {"kind": "AgentgatewayBackend", "metadata": {"name": "b", "namespace": "ns"},
+            "spec": {"mcp": {"targets": [{"name": "t", "static": {"host": host, "port": port}}]}}}
+
+
+def service(name, *ports):
+    return {"metadata": {"name": name, "namespace": "ns"}, "spec": {"ports": [{"port": p} for p in ports]}}
+
+
+def test_backend_targets_must_name_an_existing_service_port():
+    from ansible_collections.mcp_gateway.platform.plugins.filter.status import backend_target_problems
+
+    services = [service("s", 8000)]
+    assert backend_target_problems([backend("s.ns.svc.cluster.local")], services) == []
+    assert backend_target_problems([backend("s.ns.svc")], services) == []
+    assert backend_target_problems([backend("typo.ns.svc.cluster.local")], services) == [
+        "AgentgatewayBackend ns/b: target t: host typo.ns.svc.cluster.local names Service ns/typo, which does not exist"]
+    assert backend_target_problems([backend("s.ns.svc.cluster.local", 9000)], services) == [
+        "AgentgatewayBackend ns/b: target t: Service ns/s has no port 9000 (ports: 8000)"]
+    # Not a Service of a listed namespace, or not a Service name: not checked.
+    assert backend_target_problems([backend("s.other.svc.cluster.local"), backend("mcp.example.com")], services) == []
