@@ -15,6 +15,8 @@ COLLECTIONS := $(ROOT)/.collections
 # The test control plane (tests/cluster): kwokctl's state and the kubeconfig `make cluster-up` writes.
 CLUSTER_DIR := $(ROOT)/.cluster
 KUBECONFIG_LOCAL := $(CLUSTER_DIR)/clusters/mcp-test/kubeconfig.yaml
+# The demo's test doubles, in the cluster's folder (so cluster-down stops them with it).
+DEMO_PEERS := $(CLUSTER_DIR)/clusters/mcp-test/peers
 # The Go-built binaries (tests/binaries/build.sh): kube-*, etcd, kwok, kwokctl, helm, all in one folder.
 GOBIN_PATH  := $(ROOT)/.cache/bin/path
 export PATH := $(BIN):$(GOBIN_PATH):$(PATH)
@@ -49,12 +51,16 @@ cluster-up: setup binaries ## start the local control plane (or reuse the runnin
 cluster-down: ## stop the local control plane
 	@if [ -x $(BIN)/python ] && [ -d $(CLUSTER_DIR)/clusters ]; then $(BIN)/python -m cluster down --state-dir $(CLUSTER_DIR); fi
 
-demo: cluster-up ## deploy the whole platform onto the local control plane and show what exists
+demo: cluster-up ## deploy the whole platform onto the local control plane, verify it and print what runs
+	@# The Azure AD double the controller fetches the tenant's keys from (stopped by cluster-down with the cluster).
+	cd tests && $(BIN)/python -m peers oidc $(DEMO_PEERS) --background \
+	  --tenant-id 00000000-0000-4000-8000-000000000001 --client-id 00000000-0000-4000-8000-000000000002
 	K8S_AUTH_KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECONFIG=$(KUBECONFIG_LOCAL) \
-	  $(BIN)/ansible-playbook -i inventories/local playbooks/site.yml -e @tests/demo-vars.yml
-	KUBECONFIG=$(KUBECONFIG_LOCAL) $(BIN)/kubectl get crd,gatewayclass,gateway,httproute,agentgatewaybackend,agentgatewaypolicy -A
-	KUBECONFIG=$(KUBECONFIG_LOCAL) $(BIN)/kubectl get deploy,statefulset,service,cronjob,secret,pvc -A
-	KUBECONFIG=$(KUBECONFIG_LOCAL) $(BIN)/kubectl get pods -A -o wide
+	  $(BIN)/ansible-playbook -i inventories/local playbooks/site.yml -e @tests/demo-vars.yml -e @$(DEMO_PEERS)/oidc-vars.json
+	K8S_AUTH_KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECONFIG=$(KUBECONFIG_LOCAL) \
+	  $(BIN)/ansible-playbook -i inventories/local playbooks/verify.yml -e @tests/demo-vars.yml -e @$(DEMO_PEERS)/oidc-vars.json \
+	  -e verify_report_file=$(DEMO_PEERS)/report.txt
+	@echo; cat $(DEMO_PEERS)/report.txt; echo
 	@echo "The control plane is still running: export KUBECONFIG=$(KUBECONFIG_LOCAL) to look; 'make cluster-down' stops it."
 
 deploy: setup ## run the site playbook against the current kubeconfig context (a real cluster)
