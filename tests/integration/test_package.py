@@ -80,8 +80,9 @@ def _demo_vars_for_the_artifact(tmp_path):
     return path
 
 
-def test_installed_collection_converges(installed, cluster, tmp_path):
-    cmd, env = _installed_playbook(installed, cluster, "site", "-e", f"@{_demo_vars_for_the_artifact(tmp_path)}")
+def test_installed_collection_converges(installed, cluster, azure_ad, tmp_path):
+    cmd, env = _installed_playbook(installed, cluster, "site", "-e", f"@{_demo_vars_for_the_artifact(tmp_path)}",
+                                   "-e", f"@{azure_ad.vars_file}")
     first = _run(cmd, cwd=installed["cwd"], env=env)
     assert "failed=0" in first.stdout
     second = _run(cmd, cwd=installed["cwd"], env=env)

@@ -7,6 +7,9 @@ The tests run in file order on that one converged cluster:
 * every object the collection sends, and every object the charts render, is accepted by kube-apiserver
   with fieldValidation=Strict (no unknown or duplicate field);
 * every workload is admitted under Pod Security ``restricted`` in ``enforce`` (PodSecurity admission);
+* the real agentgateway controller (run as a host process for its Pod, tests/cluster/hostpods.py)
+  accepts the GatewayClass, programs the Gateway, creates the proxy Deployment, and accepts every
+  route, backend and the policy (the JWKS from the Azure AD double, ``azure_ad``);
 * ``--check --diff`` writes nothing: the same resourceVersions before and after, and no write in the
   API server's audit log;
 * teardown (with data and CRDs) really finalizes the namespace, and site.yml then converges again.
@@ -48,14 +51,15 @@ class Run:
                     yield task["task"]["name"], item
 
 
-def playbook(cluster, name, *extra):
+def playbook(cluster, azure_ad, name, *extra):
+    """ansible-playbook playbooks/<name>.yml with the demo's settings, pointed at the Azure AD double."""
     env = dict(cluster.env, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1",
                ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                ANSIBLE_COLLECTIONS_PATH=os.pathsep.join([os.path.join(ROOT, ".collections"),
                                                          sysconfig.get_paths()["purelib"]]))
     proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
                            "-i", "inventories/local", f"playbooks/{name}.yml",
-                           "-e", "@tests/demo-vars.yml", *extra],
+                           "-e", "@tests/demo-vars.yml", "-e", f"@{azure_ad.vars_file}", *extra],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     return Run(proc)
 
@@ -68,8 +72,8 @@ def snapshot(cluster):
 
 
 @pytest.fixture(scope="module")
-def converged(cluster):
-    run = playbook(cluster, "site")
+def converged(cluster, azure_ad):
+    run = playbook(cluster, azure_ad, "site")
     assert run.rc == 0 and run.stats.get("failures") == 0, run.output[-6000:]
     return run
 
@@ -88,13 +92,50 @@ def sent_definitions(run):
             yield from (d for d in yaml.safe_load_all(open(args["src"], encoding="utf-8")) if d)
 
 
-def test_site_converges_and_a_second_run_changes_nothing(cluster, converged):
-    again = playbook(cluster, "site")
+def test_site_converges_and_a_second_run_changes_nothing(cluster, azure_ad, converged):
+    again = playbook(cluster, azure_ad, "site")
     assert again.rc == 0 and again.stats.get("changed") == 0, [
         name for name, result in again.results() if result.get("changed")]
 
 
-def test_every_object_sent_or_rendered_passes_strict_field_validation(cluster, converged):
+def conditions(obj, *path):
+    """{type: (status, reason)} of obj's status conditions, or of its status.<path...> entry's."""
+    status = obj.get("status", {})
+    for key in path:
+        status = status[key]
+    return {c["type"]: (c["status"], c["reason"]) for c in status.get("conditions", [])}
+
+
+def test_the_real_controller_accepts_and_programs_every_object(cluster, azure_ad, converged):
+    """Each condition below is written by the agentgateway controller (its ServiceAccount's field manager)."""
+    gateway_class = cluster.get("gatewayclass", "agentgateway")
+    assert conditions(gateway_class)["Accepted"] == ("True", "Accepted")
+    gateway = cluster.get("gateway", "agentgateway-proxy", "-n", NS)
+    assert conditions(gateway)["Programmed"] == ("True", "Programmed")
+    assert conditions(gateway, "listeners", 0)["ResolvedRefs"][0] == "True"
+    managers = {f["manager"] for f in gateway["metadata"]["managedFields"] if f.get("subresource") == "status"}
+    assert managers and not managers & {"ansible", "kubectl", "OpenAPI-Generator"}, managers
+    # The proxy Deployment the controller created for the Gateway, Available (its Pod run by KWOK).
+    proxy = cluster.get("deployment", "agentgateway-proxy", "-n", NS)
+    assert proxy["metadata"]["ownerReferences"][0]["kind"] == "Gateway"
+    assert conditions(proxy)["Available"][0] == "True"
+    routes = cluster.get("httproutes", "-n", NS)["items"]
+    assert {r["metadata"]["name"] for r in routes} >= {"mcp-example-route", "mcp-hubspot-route", "mcp-mssql-route",
+                                                       "mcp-ui-route"}
+    for route in routes:
+        parent = conditions(route, "parents", 0)
+        assert parent["Accepted"][0] == "True" and parent["ResolvedRefs"][0] == "True", (route["metadata"]["name"],
+                                                                                          parent)
+    for kind in ("agentgatewaybackends", "agentgatewaypolicies"):
+        for obj in cluster.get(kind, "-n", NS)["items"]:
+            for index, _ancestor in enumerate(obj["status"]["ancestors"]):
+                got = conditions(obj, "ancestors", index)
+                assert got["Accepted"] == ("True", "Accepted"), (obj["metadata"]["name"], got)
+                if "Attached" in got:
+                    assert got["Attached"][0] == "True", (obj["metadata"]["name"], got)
+
+
+def test_every_object_sent_or_rendered_passes_strict_field_validation(cluster, azure_ad, converged):
     sent = list(sent_definitions(converged))
     kinds = {d["kind"] for d in sent}
     assert {"Namespace", "Gateway", "HTTPRoute", "AgentgatewayBackend", "AgentgatewayPolicy", "Deployment",
@@ -114,7 +155,7 @@ def test_every_object_sent_or_rendered_passes_strict_field_validation(cluster, c
             proc.stderr, document[:2000])
 
 
-def test_every_workload_is_admitted_under_pod_security_restricted(cluster, converged):
+def test_every_workload_is_admitted_under_pod_security_restricted(cluster, azure_ad, converged):
     namespace = cluster.get("namespace", NS)
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     # PodSecurity admission checks the namespace's existing Pods when the label is (re)applied: a server-side
@@ -137,16 +178,16 @@ def test_every_workload_is_admitted_under_pod_security_restricted(cluster, conve
     assert running and all(c["ready"] for p in running for c in p["status"]["containerStatuses"])
 
 
-def test_check_diff_on_the_converged_cluster_writes_nothing(cluster, converged):
+def test_check_diff_on_the_converged_cluster_writes_nothing(cluster, azure_ad, converged):
     before, offset = snapshot(cluster), cluster.audit_offset()
-    run = playbook(cluster, "site", "--check", "--diff")
+    run = playbook(cluster, azure_ad, "site", "--check", "--diff")
     assert run.rc == 0 and run.stats.get("changed") == 0, [n for n, r in run.results() if r.get("changed")]
     assert snapshot(cluster) == before
     assert [w for w in cluster.writes(since=offset) if "dryRun=All" not in w[1]] == []
 
 
-def test_teardown_finalizes_the_namespace_and_site_converges_again(cluster, converged):
-    down = playbook(cluster, "teardown", "-e", "teardown_delete_data=true", "-e", "teardown_delete_crds=true")
+def test_teardown_finalizes_the_namespace_and_site_converges_again(cluster, azure_ad, converged):
+    down = playbook(cluster, azure_ad, "teardown", "-e", "teardown_delete_data=true", "-e", "teardown_delete_crds=true")
     assert down.rc == 0, down.output[-4000:]
     # The namespace controller has finalized it: not Terminating, gone.
     gone = cluster.kubectl("get", "namespace", NS, check=False)
@@ -154,7 +195,7 @@ def test_teardown_finalizes_the_namespace_and_site_converges_again(cluster, conv
     assert not [c for c in cluster.get("customresourcedefinitions")["items"]
                 if c["spec"]["group"] in ("gateway.networking.k8s.io", "agentgateway.dev")]
 
-    again = playbook(cluster, "site")
+    again = playbook(cluster, azure_ad, "site")
     assert again.rc == 0, again.output[-6000:]
     routes = {r["metadata"]["name"] for r in cluster.get("httproutes", "-n", NS)["items"]}
     assert {"mcp-example-route", "mcp-hubspot-route", "mcp-mssql-route"} <= routes

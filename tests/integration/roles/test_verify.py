@@ -4,8 +4,10 @@ probe against a real MCP server (tests/peers/mcp_server.py, a double of an MCP s
 What verify reads is installed for real, once per module: the site's roles in site.yml's order with the
 demo's settings (tests/demo-vars.yml), so the agentgateway CRDs, the controller Deployment and SQL Server
 come from the real chart packages through the real helm, and every other object from the roles. The
-agentgateway controller does not run here (no GatewayClass, no Gateway status), which the demo settings
-tell verify (control_plane_gateway_class_name: '', gateway_wait_programmed: false).
+agentgateway controller runs for real (tests/cluster/hostpods.py runs its Pod's program as a host process):
+it registers the GatewayClass, programs the Gateway, creates the proxy Deployment and writes every status
+verify reads; it fetches the tenant's JWKS from the Azure AD double (``azure_ad``). The negative tests
+break one object at a time and assert that verify fails with the controller's own words.
 """
 
 import json
@@ -35,6 +37,7 @@ def demo_vars():
             for key, value in variables.items()}
 
 
+# The demo's settings; the platform fixture adds the Azure AD double's address and CA.
 PLATFORM_VARS = dict(demo_vars(), mcp_server_servers=SERVERS)
 
 
@@ -63,7 +66,8 @@ def result_of(run, suffix):
 
 
 @pytest.fixture(scope="module")
-def platform(cluster):
+def platform(cluster, azure_ad):
+    PLATFORM_VARS.update(azure_ad.collection_vars())
     # Readiness is what verify checks, so the roles do not wait for their own workloads.
     run = playbook(cluster, [role_task(role, mcp_server_wait=False, ui_wait=False) for role in SITE_ROLES],
                    timeout=600)
@@ -71,34 +75,120 @@ def platform(cluster):
     return cluster
 
 
+def report_rows(run):
+    """{object: (state, url)} of verify's report table (its lines: component, object, state, URL)."""
+    lines = result_of(run, "Report the platform, one line per object")["msg"]
+    assert lines[0].split() == ["COMPONENT", "OBJECT", "STATE", "URL"], lines
+    header = lines[0]
+    columns = [header.index(title) for title in ("OBJECT", "STATE", "URL")]
+    return {line[columns[0]:columns[1]].strip(): (line[columns[1]:columns[2]].strip(), line[columns[2]:].strip())
+            for line in lines[1:]}
+
+
 def test_complete_platform_passes_read_only_also_in_check_mode(platform):
     offset = platform.audit_offset()
     run = verify(platform)
     assert run.rc == 0, run.output[-3000:]
-    report = result_of(run, "Report the objects found present and ready")["msg"]
-    # 9 CRDs, SQL Server, controller, Gateway, 2 x (workload, backend, route), CronJob, JWKS backend,
-    # policy, UI Deployment and route; no GatewayClass: only the (not running) controller creates it.
-    assert report.startswith("23 objects present and ready:"), report
-    for expected in ("CustomResourceDefinition httproutes.gateway.networking.k8s.io",
-                     "Deployment mssql-mssqlserver-2022", "Deployment agentgateway", "Gateway agentgateway-proxy",
-                     "Deployment mcp-example", "StatefulSet hubspot-mcp", "HTTPRoute mcp-hubspot-route",
-                     "AgentgatewayBackend mcp-example-backend", "AgentgatewayPolicy azure-mcp-authn-policy",
-                     "CronJob hubspot-token-cronjob", "Deployment mcp-ui", "HTTPRoute mcp-ui-route"):
-        assert expected in report
-    assert "GatewayClass" not in report
+    rows = report_rows(run)
+    address = platform.get("service", "agentgateway-proxy", "-n", NS)["spec"]["clusterIP"]
+    # The states are the controller's conditions (and the workloads' ready replicas).
+    assert rows["GatewayClass agentgateway"][0] == "Accepted"
+    assert rows["Gateway agentgateway-proxy"][0] == "Programmed"
+    assert rows["Deployment agentgateway-proxy"][0] == "Ready 1/1"
+    assert rows["Deployment agentgateway"][0] == "Ready 1/1"
+    assert rows["HTTPRoute mcp-example-route"] == ("Accepted/ResolvedRefs", "http://%s:8080/mcp" % address)
+    assert rows["HTTPRoute mcp-hubspot-route"] == ("Accepted/ResolvedRefs", "http://%s:8080/mcp/mcp-hubspot" % address)
+    assert rows["AgentgatewayBackend mcp-example-backend"][0] == "Accepted"
+    assert rows["AgentgatewayPolicy azure-mcp-authn-policy"][0] == "Accepted/Attached"
+    assert rows["StatefulSet hubspot-mcp"][0] == "Ready 1/1"
+    assert rows["CronJob hubspot-token-cronjob"][0] == "Scheduled */23 * * * *"
+    assert "NOT READY" not in [state for state, _ in rows.values()]
     assert "verify_gateway_url is empty" in result_of(run, "Report that the end-to-end MCP probe was skipped")["msg"]
     checked = verify(platform, check=True)
     assert checked.rc == 0, checked.output[-3000:]
     assert not any(result.get("changed") for result in checked.results.values())
-    # Neither run wrote anything: the API server's audit log has no write but the cluster components' own.
+    # Neither run wrote anything: the API server's audit log has no write but the cluster components' own
+    # (the controller's status writes are its ServiceAccount's).
     assert platform.writes(since=offset) == []
 
 
 def test_gateway_class_is_required_when_named(platform):
-    run = verify(platform, verify_gateway_class_name="agentgateway", verify_wait_timeout=2)
+    run = verify(platform, verify_gateway_class_name="no-such-class", verify_wait_timeout=2)
     assert run.rc != 0
-    assert ("GatewayClass agentgateway (GatewayClass registered by the controller (verify_gateway_class_name)) "
+    assert ("GatewayClass no-such-class (GatewayClass registered by the controller (verify_gateway_class_name)) "
             "is missing.") in run.output
+
+
+def apply_json(platform, obj):
+    """Create obj again from a saved copy (server-set fields dropped)."""
+    for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields", "generation"):
+        obj["metadata"].pop(key, None)
+    obj.pop("status", None)
+    platform.kubectl("create", "-f", "-", input=json.dumps(obj))
+
+
+def test_route_to_a_missing_backend_fails_with_the_controllers_words(platform):
+    route = platform.get("httproute", "mcp-example-route", "-n", NS)
+    rule = route["spec"]["rules"][0]
+    broken = dict(rule, backendRefs=[dict(rule["backendRefs"][0], name="no-such-backend")])
+    platform.kubectl("patch", "httproute", "mcp-example-route", "-n", NS, "--type=merge",
+                     "-p", json.dumps({"spec": {"rules": [broken] + route["spec"]["rules"][1:]}}))
+    try:
+        run = verify(platform, verify_wait_timeout=6)
+    finally:
+        platform.kubectl("patch", "httproute", "mcp-example-route", "-n", NS, "--type=merge",
+                         "-p", json.dumps({"spec": {"rules": route["spec"]["rules"]}}))
+    assert run.rc != 0
+    assert ("HTTPRoute agentgateway-system/mcp-example-route: parent Gateway agentgateway-proxy: ResolvedRefs=False "
+            "(BackendNotFound: ") in run.output
+    assert "agentgateway-system/no-such-backend" in run.output
+    # Only the broken route is named.
+    assert "mcp-hubspot-route:" not in run.output
+
+
+def test_policy_on_a_missing_route_fails_with_the_controllers_words(platform):
+    policy = platform.get("agentgatewaypolicy", "azure-mcp-authn-policy", "-n", NS)
+    refs = policy["spec"]["targetRefs"]
+    extra = dict(refs[0], name="no-such-route")
+    platform.kubectl("patch", "agentgatewaypolicy", "azure-mcp-authn-policy", "-n", NS, "--type=merge",
+                     "-p", json.dumps({"spec": {"targetRefs": refs + [extra]}}))
+    try:
+        run = verify(platform, verify_wait_timeout=6)
+    finally:
+        platform.kubectl("patch", "agentgatewaypolicy", "azure-mcp-authn-policy", "-n", NS, "--type=merge",
+                         "-p", json.dumps({"spec": {"targetRefs": refs}}))
+    assert run.rc != 0
+    assert "AgentgatewayPolicy agentgateway-system/azure-mcp-authn-policy: ancestor " in run.output
+    assert "Attached=False" in run.output
+    assert "HTTPRoute agentgateway-system/no-such-route not found" in run.output
+
+
+def test_backend_to_a_missing_service_fails_naming_the_host(platform):
+    backend = platform.get("agentgatewaybackend", "mcp-example-backend", "-n", NS)
+    targets = backend["spec"]["mcp"]["targets"]
+    static = dict(targets[0]["static"], host="mcp-exmaple-service.agentgateway-system.svc.cluster.local")
+    typo = [dict(targets[0], static=static)] + targets[1:]
+    platform.kubectl("patch", "agentgatewaybackend", "mcp-example-backend", "-n", NS, "--type=merge",
+                     "-p", json.dumps({"spec": {"mcp": {"targets": typo}}}))
+    try:
+        run = verify(platform, verify_wait_timeout=4)
+    finally:
+        platform.kubectl("patch", "agentgatewaybackend", "mcp-example-backend", "-n", NS, "--type=merge",
+                         "-p", json.dumps({"spec": {"mcp": {"targets": targets}}}))
+    assert run.rc != 0
+    assert ("AgentgatewayBackend agentgateway-system/mcp-example-backend: target %s: host "
+            "mcp-exmaple-service.agentgateway-system.svc.cluster.local names Service "
+            "agentgateway-system/mcp-exmaple-service, which does not exist" % targets[0]["name"]) in run.output
+    assert "1 problem(s)" in run.output
+
+
+def test_listener_on_a_port_of_the_proxy_is_refused_before_any_write(platform):
+    offset = platform.audit_offset()
+    run = playbook(platform, [role_task("gateway", gateway_listener_port=15021)])
+    assert run.rc != 0
+    assert ("gateway_listener_port 15021 is a port of the proxy itself (15000, 15020, 15021: admin, metrics, "
+            "readiness)") in run.output
+    assert platform.writes(since=offset) == []
 
 
 def test_missing_route_fails_naming_it(platform):
@@ -107,11 +197,7 @@ def test_missing_route_fails_naming_it(platform):
     try:
         run = verify(platform)
     finally:
-        obj = json.loads(saved)
-        for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields", "generation"):
-            obj["metadata"].pop(key, None)
-        obj.pop("status", None)
-        platform.kubectl("create", "-f", "-", input=json.dumps(obj))
+        apply_json(platform, json.loads(saved))
     assert run.rc != 0
     assert ("HTTPRoute agentgateway-system/mcp-example-route (route /mcp of MCP server mcp-example "
             "(mcp_server_servers)) is missing.") in run.output
