@@ -66,7 +66,7 @@ def problems(obj):
     generation = meta.get("generation")
     name = "%s %s%s" % (obj.get("kind"), (meta["namespace"] + "/") if meta.get("namespace") else "", meta.get("name"))
     sets = condition_sets(obj)
-    if not any(conditions for _, conditions in sets):
+    if not any(conditions for _where, conditions in sets):
         return ["%s: no status from its controller yet" % name]
     found = []
     for where, conditions in sets:
@@ -83,7 +83,7 @@ def state(obj):
     if problems(obj):
         return "NOT READY"
     seen = set()
-    for _, conditions in condition_sets(obj):
+    for _where, conditions in condition_sets(obj):
         seen.update(c.get("type") for c in conditions if c.get("status") == "True")
     return "/".join(kind for kind in wanted if kind in seen) or "Reported"
 
