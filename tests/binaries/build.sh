@@ -67,6 +67,8 @@ build helm "$helm" "-X $hv/internal/version.version=$helm -X $hv/internal/versio
 # The agentgateway controller (kgateway) through main.go beside its go.mod: upstream's main, loopback listeners.
 kgw=$(version kgateway github.com/kgateway-dev/kgateway/v2)
 build kgateway "$kgw" "-X github.com/kgateway-dev/kgateway/v2/pkg/version.Version=$kgw" kgateway=.
+# agwxds (main.go beside its go.mod): reads what the controller serves its proxies over xDS, for the tests.
+build agwxds "$(version agwxds github.com/kgateway-dev/kgateway/v2)" "" agwxds=.
 
 # One folder with every binary, for PATH (make and the test fixture put it first).
 if [ "$mode" = build ]; then

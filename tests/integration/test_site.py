@@ -9,7 +9,8 @@ The tests run in file order on that one converged cluster:
 * every workload is admitted under Pod Security ``restricted`` in ``enforce`` (PodSecurity admission);
 * the real agentgateway controller (run as a host process for its Pod, tests/cluster/hostpods.py)
   accepts the GatewayClass, programs the Gateway, creates the proxy Deployment, and accepts every
-  route, backend and the policy (the JWKS from the Azure AD double, ``azure_ad``);
+  route, backend and the policy (the JWKS from the Azure AD double, ``azure_ad``), and serves over xDS
+  each MCP target and the Azure AD JWT provider as the collection intended;
 * ``--check --diff`` writes nothing: the same resourceVersions before and after, and no write in the
   API server's audit log;
 * teardown (with data and CRDs) really finalizes the namespace, and site.yml then converges again.
@@ -110,7 +111,7 @@ def test_the_real_controller_accepts_and_programs_every_object(cluster, azure_ad
     """Each condition below is written by the agentgateway controller (its ServiceAccount's field manager)."""
     gateway_class = cluster.get("gatewayclass", "agentgateway")
     assert conditions(gateway_class)["Accepted"] == ("True", "Accepted")
-    gateway = cluster.get("gateway", "agentgateway-proxy", "-n", NS)
+    gateway = cluster.get("gateway", "agentgateway-proxy", "-n", NS, "--show-managed-fields")
     assert conditions(gateway)["Programmed"] == ("True", "Programmed")
     assert conditions(gateway, "listeners", 0)["ResolvedRefs"][0] == "True"
     managers = {f["manager"] for f in gateway["metadata"]["managedFields"] if f.get("subresource") == "status"}
@@ -128,11 +129,51 @@ def test_the_real_controller_accepts_and_programs_every_object(cluster, azure_ad
                                                                                           parent)
     for kind in ("agentgatewaybackends", "agentgatewaypolicies"):
         for obj in cluster.get(kind, "-n", NS)["items"]:
-            for index, _ancestor in enumerate(obj["status"]["ancestors"]):
-                got = conditions(obj, "ancestors", index)
-                assert got["Accepted"] == ("True", "Accepted"), (obj["metadata"]["name"], got)
+            # A backend reports on itself (status.conditions), a policy per ancestor (status.ancestors[]).
+            reported = ([conditions(obj)] if obj["status"].get("conditions") else []) + [
+                conditions(obj, "ancestors", index) for index in range(len(obj["status"].get("ancestors", [])))]
+            assert reported, obj["metadata"]["name"]
+            for got in reported:
+                # Reasons differ by kind (a policy is Accepted for reason Valid); PartiallyValid drops a part.
+                assert got["Accepted"][0] == "True" and got["Accepted"][1] != "PartiallyValid", (obj["metadata"]["name"],
+                                                                                                 got)
                 if "Attached" in got:
                     assert got["Attached"][0] == "True", (obj["metadata"]["name"], got)
+
+
+def xds_resources(cluster, gateway="agentgateway-proxy"):
+    """What the controller serves the Gateway's proxies over xDS, read as a proxy does (tests/binaries/agwxds):
+    its ServiceAccount's token for audience kgateway, the controller's xDS port from tests/cluster/hostpods.py."""
+    (record,) = [json.loads(p.read_text()) for p in (cluster.dir / "hostpods").glob(f"{NS}_agentgateway-*.json")]
+    token = cluster.kubectl("create", "token", gateway, "-n", NS, "--audience", "kgateway").stdout.strip()
+    token_file = cluster.dir / "xds-test.token"
+    token_file.write_text(token)
+    dump = subprocess.run(["agwxds", "--address", record["addresses"]["xds-address"], "--gateway", f"{NS}/{gateway}",
+                           "--token-file", str(token_file), "--timeout", "20s"],
+                          env=cluster.env, capture_output=True, text=True, timeout=60, check=True)
+    return {line["resource"]["name"]: line["resource"]["resource"] for line in map(json.loads, dump.stdout.splitlines())
+            if line["typeUrl"].endswith("agentgateway.dev.resource.Resource")}
+
+
+def test_the_controller_serves_each_mcp_target_and_the_azure_ad_jwt_provider(cluster, azure_ad, converged):
+    resources = xds_resources(cluster)
+    for server in ("mcp-example", "mcp-hubspot", "mcp-mssql"):
+        backend = resources[f"backend/{NS}/{server}-backend"]["backend"]
+        assert backend["mcp"]["targets"] == [{"name": server, "backend": {"backend": f"{NS}/{server}-backend/{server}"},
+                                              "path": "/mcp", "protocol": "STREAMABLE_HTTP"}], backend
+        target = resources[f"backend/{NS}/{server}-backend/{server}"]["backend"]
+        assert target["static"] == {"host": f"{server}-service.{NS}.svc.cluster.local", "port": 8000}, target
+        policy = resources[f"policy/traffic/{NS}/azure-mcp-authn-policy:jwt:{NS}/{server}-route"]["policy"]
+        assert policy["target"] == {"route": {"name": f"{server}-route", "namespace": NS}}
+        jwt = policy["traffic"]["jwt"]
+        assert jwt["mode"] == "STRICT" and len(jwt["providers"]) == 1, jwt
+        (provider,) = jwt["providers"]
+        assert provider["issuer"] == azure_ad.issuer
+        assert provider["audiences"] == [f"api://{azure_ad.client_id}", azure_ad.client_id]
+        # The keys the controller fetched from the tenant's JWKS endpoint (the Azure AD double's key).
+        assert json.loads(provider["inline"])["keys"][0]["kid"] == azure_ad.kid
+    # The UI's route is not behind the policy.
+    assert not [name for name in resources if name.endswith(f":jwt:{NS}/mcp-ui-route")]
 
 
 def test_every_object_sent_or_rendered_passes_strict_field_validation(cluster, azure_ad, converged):
