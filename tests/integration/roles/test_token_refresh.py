@@ -442,7 +442,9 @@ def test_bad_settings_fail_before_anything_is_applied(kubeconfig, api, hubspot):
                                          token_refresh_allow_insecure_token_url=False))
     assert run.rc != 0
     message = task(run, "Check the token refresh settings")["msg"]
-    assert "token_refresh_schedule must be a 5-field cron expression" in message and "'*/23 * * *'" in message
-    assert "(got 'python:latest')" in message
-    assert "http:// only with token_refresh_allow_insecure_token_url: true (got 'http://127.0.0.1:" in message
+    assert "token_refresh_schedule must be a cron schedule of 5 fields" in message and '(got "*/23 * * *")' in message
+    assert 'token_refresh_image must be pinned to a tag other than latest or a sha256 digest (got "python:latest")' in message
+    assert 'http:// only with token_refresh_allow_insecure_token_url: true (got "http://127.0.0.1:' in message
+    # Only the three failing settings are named.
+    assert message.count("; ") == 2, message
     assert ours(api, namespace) == {}
