@@ -70,6 +70,11 @@ build kgateway "$kgw" "-X github.com/kgateway-dev/kgateway/v2/pkg/version.Versio
 # agwxds (main.go beside its go.mod): reads what the controller serves its proxies over xDS, for the tests.
 build agwxds "$(version agwxds github.com/kgateway-dev/kgateway/v2)" "" agwxds=.
 
+# toxiproxy (Shopify's TCP fault proxy) for tests/integration/test_faults.py; stamped as its goreleaser does.
+toxi=$(version toxiproxy github.com/Shopify/toxiproxy/v2)
+build toxiproxy "$toxi" "-X github.com/Shopify/toxiproxy/v2.Version=${toxi#v}" \
+  toxiproxy-server=github.com/Shopify/toxiproxy/v2/cmd/server toxiproxy-cli=github.com/Shopify/toxiproxy/v2/cmd/cli
+
 # One folder with every binary, for PATH (make and the test fixture put it first).
 if [ "$mode" = build ]; then
   mkdir -p "$cache/path"
