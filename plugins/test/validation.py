@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import re
 
 # resource.Quantity (k8s.io/apimachinery/pkg/api/resource/quantity.go):
@@ -141,8 +142,20 @@ def pinned_image(value):
     return found.group("tag") != "latest" or "@sha256:" in value
 
 
+def cidr(value):
+    """Whether ``value`` is an IPv4 or IPv6 network in CIDR notation with no host bits set (10.0.0.0/8, not
+    10.0.0.1/8), as a NetworkPolicy ipBlock takes it."""
+    if not isinstance(value, str) or "/" not in value:
+        return False
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return False
+    return True
+
+
 class TestModule(object):
     def tests(self):
         return {"k8s_quantity": k8s_quantity, "agentgateway_duration": agentgateway_duration,
                 "cron_schedule": cron_schedule, "int_between": int_between, "dns_label": dns_label,
-                "dns_subdomain": dns_subdomain, "pinned_image": pinned_image}
+                "dns_subdomain": dns_subdomain, "pinned_image": pinned_image, "cidr": cidr}

@@ -116,6 +116,14 @@ SITE_CASES = [
      ['entry "mcp-example"', "env_from", "Bad_Secret"]),
     ("mcp_server-run_as_root", {"mcp_server_servers": servers(run_as_user=0)},
      ['entry "mcp-example"', "run_as_user", "(got 0)"]),
+    # network_policy
+    ("network_policy_api_server_cidrs-host-bits", {"network_policy_api_server_cidrs": ["10.0.0.1/8"]},
+     ["network_policy_api_server_cidrs", '"10.0.0.1/8"']),
+    ("network_policy_mssql_client-empty", {"network_policy_mssql_client_pod_selector": {}},
+     ["network_policy_mssql_client_pod_selector", "(got {})"]),
+    ("network_policy_extra_egress-not-rules", {"network_policy_extra_egress": {"mcp-hubspot": "443"}},
+     ["network_policy_extra_egress", '"443"']),
+    ("network_policy_gateway_port-zero", {"network_policy_gateway_port": 0}, ["network_policy_gateway_port", "(got 0)"]),
     # token_refresh
     ("token_refresh_schedule-4-fields", {"token_refresh_schedule": "*/23 * * *"}, ["token_refresh_schedule", '"*/23 * * *"']),
     ("token_refresh_schedule-minute-61", {"token_refresh_schedule": "61 * * * *"}, ["token_refresh_schedule", '"61 * * * *"']),

@@ -12,6 +12,7 @@ from ansible_collections.mcp_gateway.platform.plugins.filter.validation import (
 )
 from ansible_collections.mcp_gateway.platform.plugins.test.validation import (
     agentgateway_duration,
+    cidr,
     cron_schedule,
     dns_label,
     dns_subdomain,
@@ -83,6 +84,13 @@ def test_names():
     assert dns_label("a" * 53, 53) and not dns_label("a" * 54, 53) and not dns_label("-a") and not dns_label(5)
     assert dns_subdomain("mcp-mssql-connection") and dns_subdomain("a.b") and not dns_subdomain("a_b")
     assert not dns_subdomain("a..b") and not dns_subdomain("") and not dns_subdomain(None)
+
+
+@pytest.mark.parametrize("value, ok", [("10.0.0.0/8", True), ("0.0.0.0/0", True), ("127.0.0.1/32", True),
+                                       ("fd00::/8", True), ("10.0.0.1/8", False), ("10.0.0.0", False),
+                                       ("10.0.0.0/33", False), ("ten/8", False), ("", False), (None, False)])
+def test_cidrs(value, ok):
+    assert cidr(value) is ok
 
 
 @pytest.mark.parametrize("value, ok", [("ghcr.io/mcp-gateway/mcp-ui:1.0.0", True), ("localhost:5000/a/b:1", True),
