@@ -1,0 +1,111 @@
+# -*- coding: utf-8 -*-
+# Copyright: mcp_gateway platform team
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Apply a list of objects in one pass: no request for what is already in place, one wait for all.
+
+kubernetes.core's client-side apply sends a PATCH for every object that holds a list (its merge always
+carries lists), even when nothing differs: a no-op re-run of the platform wrote 28 times. Here an object
+is left alone when applying it cannot change it (see :func:`unchanged`); every other object goes through
+kubernetes.core's own ``perform_action`` (apply, check mode, diff, warnings) unchanged. The waits of all
+objects are then one loop over what is not ready yet, polling every ``wait_sleep`` seconds.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import time
+
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.runner import perform_action
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.waiter import get_waiter
+
+try:
+    from kubernetes.dynamic.exceptions import NotFoundError
+except ImportError:  # the module reports the missing library through AnsibleK8SModule
+    NotFoundError = Exception
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def contains(actual, desired):
+    """Every field of ``desired`` has the same value in ``actual`` (lists: same length, item by item)."""
+    if isinstance(desired, dict):
+        return isinstance(actual, dict) and all(key in actual and contains(actual[key], value)
+                                                for key, value in desired.items())
+    if isinstance(desired, list):
+        return (isinstance(actual, list) and len(actual) == len(desired)
+                and all(contains(item, wanted) for item, wanted in zip(actual, desired)))
+    return actual == desired
+
+
+def unchanged(existing, definition):
+    """True only when applying ``definition`` to ``existing`` cannot change it: the object's
+    last-applied configuration is this very definition (so no field is to be removed) and every field
+    of the definition has that value in the live object (so nobody changed it since). Anything else --
+    a new or removed field, drift, a value the API server normalised (``"8000"`` against ``8000``), a
+    Secret's ``stringData`` -- is not unchanged and is applied as kubernetes.core applies it."""
+    annotations = (existing.get("metadata") or {}).get("annotations") or {}
+    try:
+        last_applied = json.loads(annotations.get(LAST_APPLIED) or "null")
+    except ValueError:
+        return False
+    return last_applied == json.loads(json.dumps(definition)) and contains(existing, definition)
+
+
+def _label(definition):
+    meta = definition["metadata"]
+    return "%s %s%s" % (definition["kind"], meta.get("namespace", "") + "/" if meta.get("namespace") else "",
+                        meta.get("name"))
+
+
+def apply_all(svc, definitions, params, check_mode):
+    """Apply each definition (skipping those :func:`unchanged`), then wait for all of them at once.
+
+    Returns ``(results, not_ready)``: one dict per definition (kind, name, namespace, method, changed,
+    and diff where kubernetes.core made one) and the labels of the objects still not ready at the end
+    of the wait (empty without ``params['wait']``)."""
+    results, waits = [], []
+    action_params = dict(params, state="present", apply=True, wait=False)
+    for definition in definitions:
+        resource = svc.find_resource(definition["kind"], definition["apiVersion"], fail=True)
+        definition = dict(definition, kind=resource.kind, apiVersion=resource.group_version)
+        existing = svc.retrieve(resource, definition)
+        meta = definition["metadata"]
+        entry = {"kind": resource.kind, "name": meta.get("name"), "namespace": meta.get("namespace")}
+        if existing and unchanged(existing.to_dict(), definition):
+            entry.update(method="unchanged", changed=False)
+        else:
+            outcome = perform_action(svc, definition, action_params)
+            entry.update(method="apply" if existing else "create", changed=outcome["changed"])
+            if "diff" in outcome:
+                entry["diff"] = outcome["diff"]
+            if outcome.get("warnings"):
+                entry["warnings"] = outcome["warnings"]
+        results.append(entry)
+        waits.append((resource, definition))
+    if not params.get("wait") or check_mode:
+        return results, []
+    return results, wait_all(svc.client, waits, params)
+
+
+def wait_all(client, waits, params):
+    """Poll every object that is not ready yet, every ``wait_sleep`` seconds, until all are ready or
+    ``wait_timeout`` seconds have passed; returns the labels of those not ready."""
+    pending = [(get_waiter(client, resource, condition=params.get("wait_condition") or None), resource, definition)
+               for resource, definition in waits]
+    deadline = time.monotonic() + params["wait_timeout"]
+    while True:
+        still = []
+        for waiter, resource, definition in pending:
+            meta = definition["metadata"]
+            try:
+                instance = client.get(resource, name=meta["name"], namespace=meta.get("namespace"))
+            except NotFoundError:
+                instance = None
+            if not waiter.predicate(instance):
+                still.append((waiter, resource, definition))
+        pending = still
+        if not pending or time.monotonic() >= deadline:
+            return [_label(definition) for _waiter, _resource, definition in pending]
+        time.sleep(params["wait_sleep"])
