@@ -9,8 +9,10 @@ The tests run in file order on that one converged cluster:
 * every workload is admitted under Pod Security ``restricted`` in ``enforce`` (PodSecurity admission);
 * the real agentgateway controller (run as a host process for its Pod, tests/cluster/hostpods.py)
   accepts the GatewayClass, programs the Gateway, creates the proxy Deployment, and accepts every
-  route, backend and the policy (the JWKS from the Azure AD double, ``azure_ad``), and serves over xDS
-  each MCP target and the Azure AD JWT provider as the collection intended;
+  route, backend and policy (the JWKS from the Azure AD double, ``azure_ad``), and serves over xDS
+  each MCP target, the Azure AD JWT provider, RFC 9728 discovery with MCP authentication on each backend,
+  the per-tool CEL rules and the Gateway-wide and per-server local rate limits as the collection intended
+  (the MCP security settings are passed as data, ``SECURITY``);
 * ``--check --diff`` writes nothing: the same resourceVersions before and after, and no write in the
   API server's audit log;
 * teardown (with data and CRDs) really finalizes the namespace, and site.yml then converges again.
@@ -24,6 +26,9 @@ import sysconfig
 
 import pytest
 import yaml
+
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".collections"))
+from ansible_collections.mcp_gateway.platform.plugins.module_utils import mcp_authorization  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 NS = "agentgateway-system"
@@ -72,9 +77,27 @@ def snapshot(cluster):
             for o in items}
 
 
+def security_vars():
+    """``-e`` JSON: the role's default server list with the MCP security settings a user writes as data:
+    per-tool rules on mcp-hubspot, a rate limit of its own on mcp-mssql, discovery off for mcp-example (so
+    its route keeps the route-level JWT policy); discovery is on for the others (tests/demo-vars.yml sets
+    auth_policy_public_base_url), and the Gateway-wide rate limit is the role default."""
+    with open(os.path.join(ROOT, "roles", "mcp_server", "defaults", "main.yml"), encoding="utf-8") as defaults:
+        entries = {e["name"]: e for e in yaml.safe_load(defaults)["mcp_server_servers"]}
+    entries["mcp-hubspot"]["authorization"] = HUBSPOT_AUTHORIZATION
+    entries["mcp-mssql"]["rate_limit"] = MSSQL_RATE_LIMIT
+    entries["mcp-example"]["discovery"] = False
+    return ("-e", json.dumps({"mcp_server_servers": list(entries.values())}))
+
+
+HUBSPOT_AUTHORIZATION = {"tools": {"delete_contact": ["HubSpot.Admin"]}, "default": ["HubSpot.Read", "scp:Contacts.Read"]}
+MSSQL_RATE_LIMIT = {"requests": 30, "unit": "Minutes", "burst": 5}
+SECURITY = security_vars()
+
+
 @pytest.fixture(scope="module")
 def converged(cluster, azure_ad):
-    run = playbook(cluster, azure_ad, "site")
+    run = playbook(cluster, azure_ad, "site", *SECURITY)
     assert run.rc == 0 and run.stats.get("failures") == 0, run.output[-6000:]
     return run
 
@@ -94,7 +117,7 @@ def sent_definitions(run):
 
 
 def test_site_converges_and_a_second_run_changes_nothing(cluster, azure_ad, converged):
-    again = playbook(cluster, azure_ad, "site")
+    again = playbook(cluster, azure_ad, "site", *SECURITY)
     assert again.rc == 0 and again.stats.get("changed") == 0, [
         name for name, result in again.results() if result.get("changed")]
 
@@ -155,25 +178,80 @@ def xds_resources(cluster, gateway="agentgateway-proxy"):
             if line["typeUrl"].endswith("agentgateway.dev.resource.Resource")}
 
 
-def test_the_controller_serves_each_mcp_target_and_the_azure_ad_jwt_provider(cluster, azure_ad, converged):
-    resources = xds_resources(cluster)
+def assert_azure_ad_provider(provider, azure_ad, keys_field):
+    assert provider["issuer"] == azure_ad.issuer
+    assert provider["audiences"] == [f"api://{azure_ad.client_id}", azure_ad.client_id]
+    # The keys the controller fetched from the tenant's JWKS endpoint (the Azure AD double's key).
+    assert json.loads(provider[keys_field])["keys"][0]["kid"] == azure_ad.kid
+
+
+@pytest.fixture(scope="module")
+def xds(cluster, converged):
+    return xds_resources(cluster)
+
+
+def test_the_controller_serves_each_mcp_target_and_the_azure_ad_jwt_provider(azure_ad, xds):
+    resources = xds
     for server in ("mcp-example", "mcp-hubspot", "mcp-mssql"):
         backend = resources[f"backend/{NS}/{server}-backend"]["backend"]
         assert backend["mcp"]["targets"] == [{"name": server, "backend": {"backend": f"{NS}/{server}-backend/{server}"},
                                               "path": "/mcp", "protocol": "STREAMABLE_HTTP"}], backend
         target = resources[f"backend/{NS}/{server}-backend/{server}"]["backend"]
         assert target["static"] == {"host": f"{server}-service.{NS}.svc.cluster.local", "port": 8000}, target
-        policy = resources[f"policy/traffic/{NS}/azure-mcp-authn-policy:jwt:{NS}/{server}-route"]["policy"]
-        assert policy["target"] == {"route": {"name": f"{server}-route", "namespace": NS}}
-        jwt = policy["traffic"]["jwt"]
-        assert jwt["mode"] == "STRICT" and len(jwt["providers"]) == 1, jwt
-        (provider,) = jwt["providers"]
-        assert provider["issuer"] == azure_ad.issuer
-        assert provider["audiences"] == [f"api://{azure_ad.client_id}", azure_ad.client_id]
-        # The keys the controller fetched from the tenant's JWKS endpoint (the Azure AD double's key).
-        assert json.loads(provider["inline"])["keys"][0]["kid"] == azure_ad.kid
+    # mcp-example has discovery off: its route keeps the route-level Strict JWT policy, and no backend policy.
+    policy = resources[f"policy/traffic/{NS}/azure-mcp-authn-policy:jwt:{NS}/mcp-example-route"]["policy"]
+    assert policy["target"] == {"route": {"name": "mcp-example-route", "namespace": NS}}
+    jwt = policy["traffic"]["jwt"]
+    assert jwt["mode"] == "STRICT" and len(jwt["providers"]) == 1, jwt
+    assert_azure_ad_provider(jwt["providers"][0], azure_ad, "inline")
+    assert not [name for name in resources if "mcp-example-mcp-auth" in name]
     # The UI's route is not behind the policy.
     assert not [name for name in resources if name.endswith(f":jwt:{NS}/mcp-ui-route")]
+
+
+def test_the_controller_serves_discovery_and_mcp_authentication_on_each_backend(azure_ad, xds):
+    """RFC 9728 discovery: the backend validates the Azure AD token itself (no route JWT before it, which
+    agentgateway would answer with 401) and carries the protected-resource metadata; the route also routes
+    the well-known path of that metadata to the backend."""
+    resources = xds
+    for server in ("mcp-hubspot", "mcp-mssql"):
+        policy = resources[f"policy/{NS}/{server}-mcp-auth:mcp-authentication:{NS}/{server}-backend"]["policy"]
+        assert policy["target"] == {"backend": {"name": f"{server}-backend", "namespace": NS}}
+        authn = policy["backend"]["mcpAuthentication"]
+        assert authn["mode"] == "STRICT"
+        assert_azure_ad_provider(authn, azure_ad, "jwksInline")
+        assert authn["resourceMetadata"]["extra"] == {
+            "resource": f"http://127.0.0.1:8080/mcp/{server}", "authorizationServers": [azure_ad.issuer],
+            "scopesSupported": [f"api://{azure_ad.client_id}/access_as_user"], "bearerMethodsSupported": ["header"]}
+        assert not [name for name in resources if name.endswith(f":jwt:{NS}/{server}-route")]
+        paths = [m["path"]["pathPrefix"] for name, r in resources.items()
+                 if name.startswith(f"route/{NS}/{server}-route.") for m in r["route"]["matches"]]
+        assert sorted(paths) == sorted([f"/mcp/{server}", f"/.well-known/oauth-protected-resource/mcp/{server}"])
+    example = [m["path"]["pathPrefix"] for name, r in resources.items()
+               if name.startswith(f"route/{NS}/mcp-example-route.") for m in r["route"]["matches"]]
+    assert example == ["/mcp/mcp-example"]
+
+
+def test_the_controller_serves_the_per_tool_rules_and_the_rate_limits(xds):
+    resources = xds
+    rules = resources[f"policy/{NS}/mcp-hubspot-mcp-auth:mcp-authorization:{NS}/mcp-hubspot-backend"]["policy"]
+    assert rules["target"] == {"backend": {"name": "mcp-hubspot-backend", "namespace": NS}}
+    allow = rules["backend"]["mcpAuthorization"]["allow"]
+    assert allow == mcp_authorization.authorization_rules(HUBSPOT_AUTHORIZATION) and len(allow) == 2
+    # What those rules mean, evaluated by the same CEL implementation as agentgateway's data plane.
+    assert mcp_authorization.allowed(allow, {"roles": ["HubSpot.Admin"]}, "tool", "delete_contact")
+    assert not mcp_authorization.allowed(allow, {"roles": ["HubSpot.Read"]}, "tool", "delete_contact")
+    assert mcp_authorization.allowed(allow, {"scp": "Contacts.Read"}, "tool", "search_contacts")
+    assert not [name for name in resources if ":mcp-authorization:" in name and "mcp-hubspot" not in name]
+    gateway = resources[f"policy/traffic/{NS}/agentgateway-proxy-rate-limit:rl-local:{NS}/agentgateway-proxy"]["policy"]
+    assert gateway["target"] == {"gateway": {"name": "agentgateway-proxy", "namespace": NS}}
+    # 600 requests per minute plus a burst of 100 (the role default), as the token bucket the proxy runs.
+    assert gateway["traffic"]["localRateLimit"] == {"maxTokens": "700", "tokensPerFill": "600", "fillInterval": "60s"}
+    mssql = resources[f"policy/traffic/{NS}/mcp-mssql-rate-limit:rl-local:{NS}/mcp-mssql-route"]["policy"]
+    assert mssql["target"] == {"route": {"name": "mcp-mssql-route", "namespace": NS}}
+    assert mssql["traffic"]["localRateLimit"] == {"maxTokens": "35", "tokensPerFill": "30", "fillInterval": "60s"}
+    assert not [name for name in resources if ":rl-local:" in name and "mcp-mssql" not in name
+                and "agentgateway-proxy-rate-limit" not in name]
 
 
 def test_every_object_sent_or_rendered_passes_strict_field_validation(cluster, azure_ad, converged):
@@ -221,7 +299,7 @@ def test_every_workload_is_admitted_under_pod_security_restricted(cluster, azure
 
 def test_check_diff_on_the_converged_cluster_writes_nothing(cluster, azure_ad, converged):
     before, offset = snapshot(cluster), cluster.audit_offset()
-    run = playbook(cluster, azure_ad, "site", "--check", "--diff")
+    run = playbook(cluster, azure_ad, "site", "--check", "--diff", *SECURITY)
     assert run.rc == 0 and run.stats.get("changed") == 0, [n for n, r in run.results() if r.get("changed")]
     assert snapshot(cluster) == before
     assert [w for w in cluster.writes(since=offset) if "dryRun=All" not in w[1]] == []
@@ -236,7 +314,7 @@ def test_teardown_finalizes_the_namespace_and_site_converges_again(cluster, azur
     assert not [c for c in cluster.get("customresourcedefinitions")["items"]
                 if c["spec"]["group"] in ("gateway.networking.k8s.io", "agentgateway.dev")]
 
-    again = playbook(cluster, azure_ad, "site")
+    again = playbook(cluster, azure_ad, "site", *SECURITY)
     assert again.rc == 0, again.output[-6000:]
     routes = {r["metadata"]["name"] for r in cluster.get("httproutes", "-n", NS)["items"]}
     assert {"mcp-example-route", "mcp-hubspot-route", "mcp-mssql-route"} <= routes
