@@ -145,6 +145,27 @@ class Cluster:
                 continue
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def kill_apiserver(self):
+        """SIGKILL this cluster's kube-apiserver (a crash: no graceful shutdown); returns its pids."""
+        killed = []
+        for pid in Path("/proc").glob("[0-9]*"):
+            try:
+                cmdline = (pid / "cmdline").read_bytes().split(b"\0")
+                if Path(cmdline[0].decode()).name == "kube-apiserver" and str(self.dir).encode() in b" ".join(cmdline):
+                    os.kill(int(pid.name), signal.SIGKILL)
+                    killed.append(int(pid.name))
+            except (OSError, ValueError, IndexError):
+                continue
+        return killed
+
+    def start(self, timeout=120):
+        """`kwokctl start cluster`: starts the components that are not running (after kill_apiserver: only
+        kube-apiserver), then waits until it answers /readyz."""
+        self._kwokctl("start", "cluster", "--wait", f"{timeout}s", capture_output=True, text=True)
+        deadline = time.monotonic() + timeout
+        self._until(deadline, "ready API server", "get", "--raw", "/readyz")
+        return self
+
     def __enter__(self):
         return self.up()
 
