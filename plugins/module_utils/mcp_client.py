@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 import socket
 import ssl
 import urllib.error
@@ -29,16 +30,62 @@ SUPPORTED_PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-1
 CLIENT_INFO = {"name": "mcp_gateway.platform", "version": "1.0.0"}
 USER_AGENT = "mcp-gateway-platform-probe/1.0"
 MAX_PAGES = 100
+# An auth-param of a WWW-Authenticate challenge (RFC 9110 section 11.2): token=token or token="quoted".
+CHALLENGE_PARAM = re.compile(r'([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
 
 class McpError(Exception):
     """Probe failure. ``status`` is the HTTP status when there was one, ``kind`` one of
     http, timeout, connection, tls, protocol, rpc."""
 
-    def __init__(self, message, status=None, kind="protocol"):
+    def __init__(self, message, status=None, kind="protocol", www_authenticate=None):
         super(McpError, self).__init__(message)
         self.status = status
         self.kind = kind
+        self.www_authenticate = www_authenticate
+
+
+def bearer_challenge(header):
+    """The auth-params (lower-case names) of the Bearer challenge in a WWW-Authenticate value; None when the
+    value has no Bearer challenge. RFC 9728 section 5.1 adds ``resource_metadata`` (the metadata URL)."""
+    found = re.search(r"(?i)(?:^|,\s*)Bearer(?:\s+|$)(.*)", header or "")
+    if not found:
+        return None
+    return {m.group(1).lower(): (m.group(2).replace('\\"', '"') if m.group(2) is not None else m.group(3))
+            for m in CHALLENGE_PARAM.finditer(found.group(1))}
+
+
+def resource_metadata_problems(document, resource, issuer=None):
+    """What is wrong with an RFC 9728 protected-resource metadata document for the protected resource
+    ``resource`` (section 3.3: its ``resource`` must be that URL) whose tokens ``issuer`` issues."""
+    if not isinstance(document, dict):
+        return ["the protected-resource metadata is not a JSON object"]
+    problems = []
+    if document.get("resource") != resource:
+        problems.append("its resource is %s, not the server's URL %s" % (json.dumps(document.get("resource")), resource))
+    servers = document.get("authorization_servers")
+    if not (isinstance(servers, list) and servers):
+        problems.append("it names no authorization_servers (got %s)" % json.dumps(servers))
+    elif issuer and issuer not in servers:
+        problems.append("its authorization_servers %s do not name the tenant issuer %s" % (json.dumps(servers), issuer))
+    return problems
+
+
+def fetch_json(url, timeout=10.0, ssl_context=None):
+    """GET ``url`` and parse its JSON body (for the metadata documents the MCP authorization spec names)."""
+    try:
+        response = Request().open("GET", url, headers={"Accept": "application/json"}, timeout=timeout,
+                                  context=ssl_context, http_agent=USER_AGENT, use_netrc=False)
+        with response:
+            body = response.read().decode("utf-8")
+    except urllib.error.HTTPError as err:
+        raise McpError("GET %s failed: HTTP %d %s" % (url, err.code, err.reason), status=err.code, kind="http")
+    except (urllib.error.URLError, OSError) as err:
+        raise McpError("cannot GET %s: %s" % (url, getattr(err, "reason", err)), kind="connection")
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise McpError("GET %s: the answer is not JSON" % url)
 
 
 def make_ssl_context(validate_certs=True, ca_path=None):
@@ -112,7 +159,7 @@ class McpClient:
         if status in (401, 403) and challenge:
             detail = "; WWW-Authenticate: %s" % challenge
         return McpError("MCP %s to %s failed: HTTP %d %s%s" % (method, self.url, status, hint, detail),
-                        status=status, kind="http")
+                        status=status, kind="http", www_authenticate=challenge)
 
     def _send(self, http_method, headers, data=None):
         """One HTTP exchange; urllib's exceptions (HTTPError, URLError, timeouts) propagate."""

@@ -44,6 +44,33 @@ options:
     type: str
     choices: ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"]
     default: "2025-11-25"
+  unexpected_tools:
+    description:
+      - Tool names that must not be listed (per-tool authorization filters C(tools/list) for a token that lacks
+        their role); the module fails naming the ones listed.
+    type: list
+    elements: str
+    default: []
+  expect_unauthorized:
+    description:
+      - The server must refuse the session with HTTP 401 (send no O(bearer_token)); the module then succeeds,
+        returning O(ignore:status) and O(ignore:www_authenticate), and fails when the server answers.
+    type: bool
+    default: false
+  expect_resource_metadata:
+    description:
+      - With O(expect_unauthorized), the 401 must carry C(WWW-Authenticate: Bearer resource_metadata="<URL>")
+        (RFC 9728 section 5.1, the MCP authorization spec); the module fetches that protected-resource
+        metadata document and fails unless its C(resource) is O(expected_resource) and it names
+        C(authorization_servers) (including O(expected_issuer) when given).
+    type: bool
+    default: false
+  expected_resource:
+    description: The C(resource) the metadata must name (RFC 9728 section 3.3); default O(url).
+    type: str
+  expected_issuer:
+    description: An authorization server the metadata must name, for example the tenant's Entra ID v2.0 issuer.
+    type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - mcp_gateway.platform.tls_client
@@ -70,6 +97,13 @@ EXAMPLES = r"""
     url: http://127.0.0.1:8080/mcp/mcp-example
   register: anonymous
   failed_when: anonymous.status != 401
+
+- name: Without a token, a 401 that points to the protected-resource metadata naming the tenant
+  mcp_gateway.platform.mcp_probe:
+    url: https://mcp.example.com/mcp/mcp-example
+    expect_unauthorized: true
+    expect_resource_metadata: true
+    expected_issuer: https://login.microsoftonline.com/{{ tenant_id }}/v2.0
 """
 
 RETURN = r"""
@@ -104,10 +138,23 @@ session_id_present:
   returned: success
   type: bool
 status:
-  description: HTTP status of the failed request, when the failure was an HTTP error.
-  returned: failure
+  description: HTTP status of the failed request, when the failure was an HTTP error (401 with O(expect_unauthorized)).
+  returned: failure, or success with expect_unauthorized
   type: int
   sample: 401
+www_authenticate:
+  description: The C(WWW-Authenticate) header of the 401.
+  returned: success with expect_unauthorized
+  type: str
+  sample: Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp/mcp-example"
+resource_metadata_url:
+  description: The C(resource_metadata) URL the 401 names.
+  returned: success with expect_resource_metadata
+  type: str
+resource_metadata:
+  description: The protected-resource metadata document (RFC 9728).
+  returned: success with expect_resource_metadata
+  type: dict
 error_kind:
   description: What failed (http, timeout, connection, tls, protocol, rpc, missing_tools).
   returned: failure
@@ -119,8 +166,50 @@ from ansible_collections.mcp_gateway.platform.plugins.module_utils.mcp_client im
     SUPPORTED_PROTOCOL_VERSIONS,
     McpClient,
     McpError,
+    bearer_challenge,
+    fetch_json,
     make_ssl_context,
+    resource_metadata_problems,
 )
+
+
+def check_refused(module, client, context):
+    """expect_unauthorized: the session must be refused with 401 (and, if asked, point to valid metadata)."""
+    p = module.params
+    try:
+        with client:
+            client.initialize()
+    except McpError as exc:
+        if exc.status != 401:
+            module.fail_json(msg="%s (expected HTTP 401 without a token)" % exc, status=exc.status,
+                             error_kind=exc.kind, url=p["url"])
+        result = dict(changed=False, url=p["url"], status=401, www_authenticate=exc.www_authenticate)
+        if p["expect_resource_metadata"]:
+            result.update(check_resource_metadata(module, exc.www_authenticate, context, result))
+        module.exit_json(**result)
+    module.fail_json(msg="MCP server at %s answered a session without a token instead of refusing it with 401"
+                     % p["url"], error_kind="not_refused", url=p["url"])
+
+
+def check_resource_metadata(module, header, context, result):
+    p = module.params
+    challenge = bearer_challenge(header) or {}
+    url = challenge.get("resource_metadata")
+    if not url:
+        module.fail_json(msg="MCP server at %s answered 401 without RFC 9728 discovery: WWW-Authenticate is %s, "
+                         "expected Bearer resource_metadata=\"<URL>\"" % (p["url"], header and '"%s"' % header),
+                         error_kind="no_resource_metadata", **result)
+    try:
+        document = fetch_json(url, p["timeout"], context if url.startswith("https://") else None)
+    except McpError as exc:
+        module.fail_json(msg="The protected-resource metadata of %s: %s" % (p["url"], exc), error_kind=exc.kind,
+                         resource_metadata_url=url, **result)
+    problems = resource_metadata_problems(document, p["expected_resource"] or p["url"], p["expected_issuer"])
+    if problems:
+        module.fail_json(msg="The protected-resource metadata at %s (for %s): %s" % (url, p["url"], "; ".join(problems)),
+                         error_kind="bad_resource_metadata", resource_metadata_url=url, resource_metadata=document,
+                         **result)
+    return dict(resource_metadata_url=url, resource_metadata=document)
 
 
 def main():
@@ -130,6 +219,11 @@ def main():
             bearer_token=dict(type="str", no_log=True),
             timeout=dict(type="float", default=10),
             expected_tools=dict(type="list", elements="str", default=[]),
+            unexpected_tools=dict(type="list", elements="str", default=[]),
+            expect_unauthorized=dict(type="bool", default=False),
+            expect_resource_metadata=dict(type="bool", default=False),
+            expected_resource=dict(type="str"),
+            expected_issuer=dict(type="str"),
             protocol_version=dict(type="str", choices=list(SUPPORTED_PROTOCOL_VERSIONS),
                                   default=SUPPORTED_PROTOCOL_VERSIONS[0]),
             validate_certs=dict(type="bool", default=True),
@@ -140,15 +234,22 @@ def main():
     p = module.params
     if not p["url"].startswith(("http://", "https://")):
         module.fail_json(msg="url must be an http:// or https:// URL, got %s" % p["url"])
+    if p["expect_resource_metadata"] and not p["expect_unauthorized"]:
+        module.fail_json(msg="expect_resource_metadata needs expect_unauthorized: true (the metadata is found from the 401)")
+    if p["expect_unauthorized"] and p["bearer_token"]:
+        module.fail_json(msg="expect_unauthorized probes without a token: do not set bearer_token")
     if p["timeout"] <= 0:
         module.fail_json(msg="timeout must be > 0 seconds, got %s" % p["timeout"])
     try:
         context = make_ssl_context(p["validate_certs"], p["ca_path"]) if p["url"].startswith("https://") else None
     except (OSError, ValueError) as exc:
         module.fail_json(msg="Cannot load ca_path %s: %s" % (p["ca_path"], exc))
+    client = McpClient(p["url"], bearer_token=p["bearer_token"], timeout=p["timeout"], ssl_context=context,
+                       protocol_version=p["protocol_version"])
+    if p["expect_unauthorized"]:
+        check_refused(module, client, context)
     try:
-        with McpClient(p["url"], bearer_token=p["bearer_token"], timeout=p["timeout"], ssl_context=context,
-                       protocol_version=p["protocol_version"]) as client:
+        with client:
             client.initialize()
             session_id_present = bool(client.session_id)
             tools = [t.get("name") for t in client.list_tools()]
@@ -167,6 +268,11 @@ def main():
         module.fail_json(msg="MCP server at %s does not list the expected tool(s) %s (it lists: %s)"
                          % (p["url"], ", ".join(missing), ", ".join(tools) or "none"),
                          error_kind="missing_tools", missing_tools=missing, **result)
+    listed = [name for name in p["unexpected_tools"] if name in tools]
+    if listed:
+        module.fail_json(msg="MCP server at %s lists the tool(s) %s, which this token must not see (it lists: %s)"
+                         % (p["url"], ", ".join(listed), ", ".join(tools)), error_kind="unexpected_tools",
+                         unexpected_tools=listed, **result)
     module.exit_json(**result)
 
 

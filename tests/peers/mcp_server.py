@@ -8,19 +8,35 @@ authority's JWKS (fetched over HTTPS with its CA), and whose ``iss``, ``aud`` an
 checked too; anything else gets 401. Bearer tokens seen are recorded in ``verified`` /
 ``rejected`` (counts only, never the tokens). ``json_response=True`` makes it answer
 ``application/json`` instead of ``text/event-stream``.
+
+With ``authority``, the SDK itself speaks the MCP authorization spec: a request without a token gets 401
+with ``WWW-Authenticate: Bearer ... resource_metadata="<base>/.well-known/oauth-protected-resource/mcp"``
+(RFC 9728 section 5.1), and that document (``resource``, ``authorization_servers`` = the authority's
+issuer, ``scopes_supported``) is served there.
+
+``authorization_rules`` makes it a double of agentgateway's data plane for per-tool authorization (the data
+plane cannot run here): the CEL allow rules an AgentgatewayPolicy carries (``spec.backend.mcp.authorization``)
+are evaluated with the token's claims by the same CEL implementation agentgateway uses and with its
+semantics (plugins/module_utils/mcp_authorization.py): ``tools/list`` drops what no rule allows and
+``tools/call`` of such a tool is refused.
 """
 
 import asyncio
+import os
 import ssl
+import sys
 import threading
 import time
 
 import jwt
 import uvicorn
-from mcp.server.auth.provider import AccessToken
-from mcp.server.auth.settings import AuthSettings
-from mcp.server.mcpserver import MCPServer
-from mcp_types import ListToolsResult
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".collections"))
+from ansible_collections.mcp_gateway.platform.plugins.module_utils.mcp_authorization import allowed  # noqa: E402
+from mcp.server.auth.middleware.auth_context import get_access_token  # noqa: E402
+from mcp.server.auth.provider import AccessToken  # noqa: E402
+from mcp.server.auth.settings import AuthSettings  # noqa: E402
+from mcp.server.mcpserver import MCPServer  # noqa: E402
+from mcp_types import CallToolResult, ListToolsResult, TextContent  # noqa: E402
 
 
 class JwksTokenVerifier:
@@ -54,13 +70,30 @@ class JwksTokenVerifier:
                            scopes=[], expires_at=claims.get("exp"), subject=claims.get("sub"))
 
 
+def _claims():
+    """The claims of the request's bearer token (the verifier checked its signature before this runs)."""
+    token = get_access_token()
+    return jwt.decode(token.token, options={"verify_signature": False}) if token else {}
+
+
 class _PagedServer(MCPServer):
-    """MCPServer whose tools/list is paginated when ``page_size`` is set."""
+    """MCPServer whose tools/list is paginated when ``page_size`` is set, and filtered (tools/call refused)
+    by ``authorization_rules`` as agentgateway does."""
 
     page_size = None
+    authorization_rules = ()
+
+    def _allowed(self, name):
+        return allowed(self.authorization_rules, _claims(), "tool", name)
+
+    async def _handle_call_tool(self, ctx, params):
+        if not self._allowed(params.name):
+            return CallToolResult(content=[TextContent(type="text", text="Unknown tool: %s" % params.name)],
+                                  is_error=True)
+        return await super()._handle_call_tool(ctx, params)
 
     async def _handle_list_tools(self, ctx, params):
-        tools = await self.list_tools()
+        tools = [tool for tool in await self.list_tools() if self._allowed(tool.name)]
         if not self.page_size:
             return ListToolsResult(tools=tools)
         start = int(params.cursor) if params is not None and params.cursor else 0
@@ -78,7 +111,7 @@ class McpTestServer:
     """A real MCP server on loopback (see module docstring). Context manager; ``url`` is the endpoint."""
 
     def __init__(self, authority=None, audience=None, page_size=None, extra_tools=0, name="probe-peer",
-                 version="1.2.3", required_role=None, json_response=False):
+                 version="1.2.3", required_role=None, json_response=False, authorization_rules=()):
         self.authority = authority
         self.audience = audience
         self.page_size = page_size
@@ -87,6 +120,7 @@ class McpTestServer:
         self.version = version
         self.required_role = required_role
         self.json_response = json_response
+        self.authorization_rules = list(authorization_rules)
         self.verifier = None
         self._server = None
         self._thread = None
@@ -103,6 +137,7 @@ class McpTestServer:
                                             validate_token_resource=False))
         server = _PagedServer(name=self.name, version=self.version, log_level="WARNING", **kwargs)
         server.page_size = self.page_size
+        server.authorization_rules = self.authorization_rules
 
         @server.tool()
         def echo(text: str) -> str:

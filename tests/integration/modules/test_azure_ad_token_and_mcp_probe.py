@@ -1,8 +1,15 @@
 """azure_ad_token against the local OpenID authority (a double of Azure AD, tests/peers), mcp_probe
 against the local MCP server double (tests/peers), both through ansible-playbook. No Kubernetes needed: these
-tests never start the control plane."""
+tests never start the control plane.
 
+The discovery and per-tool checks run against real local peers: the reference MCP SDK answering 401 with
+RFC 9728 ``resource_metadata`` and serving that document (issuer = the Azure AD double's), with tokens signed
+by the double's real RS256 key; and, for per-tool rules, that server as a double of agentgateway's data plane,
+filtering tools/list by the CEL rules the collection renders (same CEL implementation as agentgateway)."""
+
+import http.server
 import os
+import threading
 import uuid
 
 import jwt
@@ -10,6 +17,8 @@ import pytest
 
 from modules_playbook import run_playbook
 from peers.mcp_server import McpTestServer
+# peers.mcp_server puts the checkout's .collections on sys.path
+from ansible_collections.mcp_gateway.platform.plugins.module_utils.mcp_authorization import authorization_rules  # noqa: E402,I001
 from peers.oidc_authority import OidcAuthority
 
 
@@ -162,3 +171,83 @@ def test_mcp_probe_check_mode_and_timeout(tmp_path):
         listener.close()
     assert run["open"]["changed"] is False and run["open"]["tools"] == ["echo", "add", "server_time"]
     assert run["silent"]["failed"] and "timed out after 1.0s" in run["silent"]["msg"] and silent in run["silent"]["msg"]
+
+
+# The readable form an mcp_server_servers entry carries, rendered as the collection renders it for the CRD.
+RULES = authorization_rules({"tools": {"add": ["MCP.Admin"]}, "default": ["MCP.Access"]})
+
+
+@pytest.fixture(scope="module")
+def gateway_double(authority):
+    with McpTestServer(authority=authority, authorization_rules=RULES) as server:
+        yield server
+
+
+class _BareChallenge(http.server.BaseHTTPRequestHandler):
+    """401 with a Bearer challenge that names no resource_metadata (a server without RFC 9728 discovery)."""
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Bearer realm="mcp"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_mcp_probe_discovery_follows_the_401_to_the_protected_resource_metadata(authority, gateway_double):
+    bare = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BareChallenge)
+    threading.Thread(target=bare.serve_forever, daemon=True).start()
+    probe = {"url": gateway_double.url, "expect_unauthorized": True, "expect_resource_metadata": True}
+    try:
+        with McpTestServer() as open_server:
+            run = run_playbook([
+                {"name": "discovery", "register": "found",
+                 "mcp_gateway.platform.mcp_probe": dict(probe, expected_issuer=authority.issuer)},
+                {"name": "other tenant", "register": "other", "ignore_errors": True,
+                 "mcp_gateway.platform.mcp_probe": dict(probe, expected_issuer="https://login.microsoftonline.com/x/v2.0")},
+                {"name": "other resource", "register": "moved", "ignore_errors": True,
+                 "mcp_gateway.platform.mcp_probe": dict(probe, expected_resource="https://mcp.example.com/mcp")},
+                {"name": "no metadata", "register": "bare", "ignore_errors": True,
+                 "mcp_gateway.platform.mcp_probe": dict(probe, url="http://127.0.0.1:%d/mcp" % bare.server_port)},
+                {"name": "not refused", "register": "open", "ignore_errors": True,
+                 "mcp_gateway.platform.mcp_probe": {"url": open_server.url, "expect_unauthorized": True}},
+            ])
+    finally:
+        bare.shutdown()
+        bare.server_close()
+    found = run["discovery"]
+    assert run.rc == 0 and not found.get("failed") and found["status"] == 401, found
+    assert found["resource_metadata_url"] == gateway_double.url.replace("/mcp", "/.well-known/oauth-protected-resource/mcp")
+    assert found["resource_metadata"]["resource"] == gateway_double.url
+    assert authority.issuer in found["resource_metadata"]["authorization_servers"]
+    assert "resource_metadata=" in found["www_authenticate"]
+    assert run["other tenant"]["failed"] and "do not name the tenant issuer https://login.microsoftonline.com/x/v2.0" in (
+        run["other tenant"]["msg"])
+    assert run["other resource"]["failed"] and "not the server's URL https://mcp.example.com/mcp" in run["other resource"]["msg"]
+    assert run["no metadata"]["failed"] and run["no metadata"]["error_kind"] == "no_resource_metadata"
+    assert 'Bearer realm="mcp"' in run["no metadata"]["msg"]
+    assert run["not refused"]["failed"] and run["not refused"]["error_kind"] == "not_refused"
+
+
+def test_mcp_probe_sees_tools_list_filtered_by_the_tokens_roles(authority, gateway_double):
+    admin = authority.issue_token(roles=["MCP.Access", "MCP.Admin"])
+    reader = authority.issue_token(roles=["MCP.Access"])
+    probe = {"url": gateway_double.url, "unexpected_tools": ["add"]}
+    run = run_playbook([
+        {"name": "admin", "register": "admin", "no_log": True,
+         "mcp_gateway.platform.mcp_probe": {"url": gateway_double.url, "bearer_token": admin}},
+        {"name": "show admin", "ansible.builtin.debug": {"msg": "{{ admin.tools }}"}},
+        {"name": "reader", "register": "reader", "no_log": True,
+         "mcp_gateway.platform.mcp_probe": dict(probe, bearer_token=reader)},
+        {"name": "show reader", "ansible.builtin.debug": {"msg": "{{ reader.tools }}"}},
+        {"name": "admin sees add", "register": "seen", "ignore_errors": True, "no_log": True,
+         "mcp_gateway.platform.mcp_probe": dict(probe, bearer_token=admin)},
+        {"name": "show seen", "ansible.builtin.debug": {"msg": "{{ seen.msg }}"}},
+    ])
+    assert run.rc == 0, run.output[-3000:]
+    assert run["show admin"]["msg"] == ["echo", "add", "server_time"]
+    assert run["show reader"]["msg"] == ["echo", "server_time"]
+    assert "lists the tool(s) add, which this token must not see" in run["show seen"]["msg"]
+    run.assert_no_secret(admin, reader)
