@@ -39,18 +39,21 @@ def contains(actual, desired):
     return actual == desired
 
 
-def unchanged(existing, definition):
+def unchanged(existing, definition, status_subresource=False):
     """True only when applying ``definition`` to ``existing`` cannot change it: the object's
     last-applied configuration is this very definition (so no field is to be removed) and every field
     of the definition has that value in the live object (so nobody changed it since). Anything else --
     a new or removed field, drift, a value the API server normalised (``"8000"`` against ``8000``), a
-    Secret's ``stringData`` -- is not unchanged and is applied as kubernetes.core applies it."""
+    Secret's ``stringData`` -- is not unchanged and is applied as kubernetes.core applies it. Where the
+    kind has a status subresource, the API server ignores a ``status`` in what is applied (manifests such
+    as the Gateway API CRDs carry an empty one), so it is not compared."""
     annotations = (existing.get("metadata") or {}).get("annotations") or {}
     try:
         last_applied = json.loads(annotations.get(LAST_APPLIED) or "null")
     except ValueError:
         return False
-    return last_applied == json.loads(json.dumps(definition)) and contains(existing, definition)
+    compared = {k: v for k, v in definition.items() if not (status_subresource and k == "status")}
+    return last_applied == json.loads(json.dumps(definition)) and contains(existing, compared)
 
 
 def _label(definition):
@@ -73,7 +76,7 @@ def apply_all(svc, definitions, params, check_mode):
         existing = svc.retrieve(resource, definition)
         meta = definition["metadata"]
         entry = {"kind": resource.kind, "name": meta.get("name"), "namespace": meta.get("namespace")}
-        if existing and unchanged(existing.to_dict(), definition):
+        if existing and unchanged(existing.to_dict(), definition, "status" in (resource.subresources or {})):
             entry.update(method="unchanged", changed=False)
         else:
             outcome = perform_action(svc, definition, action_params)

@@ -119,3 +119,24 @@ def test_a_definition_without_kind_is_refused_before_any_write(kubeconfig, clust
     assert run.rc != 0
     assert run["apply"]["msg"] == "definitions[1] has no kind"
     assert not [r for r in requests_in(cluster, since, ns) if r[0] in WRITES]
+
+
+def test_a_crd_manifest_with_an_empty_status_is_established_then_left_alone(kubeconfig, cluster):
+    # Generated CRD manifests (the Gateway API's among them) carry an empty status, which the API server
+    # ignores on apply: the re-run must not count it as a difference.
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "widgets.apply.example.com"},
+           "spec": {"group": "apply.example.com", "scope": "Namespaced",
+                    "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+                    "versions": [{"name": "v1", "served": True, "storage": True,
+                                  "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+           "status": {"acceptedNames": {"kind": "", "plural": ""}, "conditions": None, "storedVersions": None}}
+    task = apply_task([crd], wait_condition={"type": "Established", "status": "True"})
+    run = run_playbook([task], kubeconfig=kubeconfig)
+    assert run.rc == 0 and run["apply"]["changed"], run.output[-3000:]
+    since = cluster.audit_offset()
+    again = run_playbook([task], kubeconfig=kubeconfig)
+    assert again.rc == 0 and not again["apply"]["changed"], again.output[-3000:]
+    assert again["apply"]["objects"][0]["method"] == "unchanged"
+    assert not [e for e in cluster.audit_events(since) if e["verb"] in WRITES
+                and e.get("objectRef", {}).get("resource") == "customresourcedefinitions"]
