@@ -18,13 +18,16 @@ import yaml
 from integration.modules.modules_playbook import ROOT, run_playbook
 from peers.mcp_server import McpTestServer
 from peers.oidc_authority import OidcAuthority
+# peers.mcp_server puts the checkout's .collections on sys.path
+from ansible_collections.mcp_gateway.platform.plugins.module_utils import mcp_authorization  # noqa: E402,I001
 
 NS = "agentgateway-system"
 SHARED = ROOT + "/../shared"
 # The probe peer serves MCP at /mcp, so the example server's gateway path is /mcp here.
 SERVERS = [{"name": "mcp-example", "image": "ghcr.io/mcp-gateway/mcp-example:1.0.0", "path": "/mcp"},
+           # discovery off: this route keeps the route-level JWT policy (azure-mcp-authn-policy).
            {"name": "mcp-hubspot", "image": "ghcr.io/mcp-gateway/mcp-hubspot:1.0.0", "kind": "StatefulSet",
-            "workload_name": "hubspot-mcp"}]
+            "workload_name": "hubspot-mcp", "discovery": False}]
 SITE_ROLES = ("namespace", "mssql", "gateway_api_crds", "agentgateway_crds", "control_plane", "gateway",
               "mcp_server", "token_refresh", "auth_policy", "ui")
 
@@ -100,6 +103,9 @@ def test_complete_platform_passes_read_only_also_in_check_mode(platform):
     assert rows["HTTPRoute mcp-hubspot-route"] == ("Accepted/ResolvedRefs", "http://%s:8080/mcp/mcp-hubspot" % address)
     assert rows["AgentgatewayBackend mcp-example-backend"][0] == "Accepted"
     assert rows["AgentgatewayPolicy azure-mcp-authn-policy"][0] == "Accepted/Attached"
+    # mcp-example uses RFC 9728 discovery: its backend's MCP authentication policy; the Gateway-wide rate limit.
+    assert rows["AgentgatewayPolicy mcp-example-mcp-auth"][0].startswith("Accepted"), rows
+    assert rows["AgentgatewayPolicy agentgateway-proxy-rate-limit"][0] == "Accepted/Attached"
     assert rows["StatefulSet hubspot-mcp"][0] == "Ready 1/1"
     assert rows["CronJob hubspot-token-cronjob"][0] == "Scheduled */23 * * * *"
     assert "NOT READY" not in [state for state, _ in rows.values()]
@@ -262,15 +268,48 @@ def test_probe_with_azure_ad_token_and_anonymous_refused(cluster):
                        "verify_azure_validate_authority": False, "verify_azure_ca_path": authority.ca_file,
                        # The peer's API is the client's own (default: the auth_policy_client_id API).
                        "verify_azure_scopes": ["api://%s/.default" % authority.client_id]}
+        # The reference MCP SDK answers 401 with RFC 9728 resource_metadata and serves that document.
         run = verify(cluster, verbosity=3, probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base,
-                     verify_expect_anonymous_refused=True, **credentials)
+                     verify_expect_anonymous_refused=True, verify_public_base_url=base,
+                     verify_auth_issuer=authority.issuer, **credentials)
         anonymous = verify(cluster, probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base)
-        issued = list(authority.issued)
+        issued, issuer = list(authority.issued), authority.issuer
     assert run.rc == 0, run.output[-3000:]
     assert result_of(run, "Report the tools each MCP server lists through the gateway")["msg"] == {
         "mcp-example": ["echo", "add", "server_time"]}
-    assert "refuses a request without a token (401)" in run.output
+    assert "refuses a request without a token (401), pointing to its protected-resource metadata %s" % (
+        base + "/.well-known/oauth-protected-resource/mcp") in run.output
+    assert "(issuer %s)" % issuer in run.output
     assert server.verifier.verified >= 1
     run.assert_no_secret(authority.client_secret, *issued)
     # Without a token the protected server refuses the probe, and the failure says so.
     assert anonymous.rc != 0 and "401" in anonymous.output and "mcp-example" in anonymous.output
+
+
+def test_probe_checks_discovery_and_the_tools_a_token_lacking_a_role_sees(cluster):
+    """Per-tool rules as the collection renders them, enforced by the peer as agentgateway's data plane does
+    (tests/peers/mcp_server.py, a double of it: the same CEL implementation), with tokens signed by the
+    Azure AD double's real key."""
+    rules = mcp_authorization.authorization_rules({"tools": {"add": ["MCP.Admin"]}, "default": ["MCP.Access"]})
+    with OidcAuthority() as authority, McpTestServer(authority=authority, authorization_rules=rules) as server:
+        base = server.url[: -len("/mcp")]
+        reader = authority.issue_token(roles=["MCP.Access"])
+        admin = authority.issue_token(roles=["MCP.Access", "MCP.Admin"])
+        # The main probe runs with the token that has every role; the restricted one with the reader's.
+        common = dict(probe_only=True, mcp_server_servers=SERVERS[:1], verify_gateway_url=base, verify_bearer_token=admin,
+                      verify_public_base_url=base, verify_restricted_hidden_tools={"mcp-example": ["add"]})
+        hidden = verify(cluster, verify_restricted_bearer_token=reader, **common)
+        shown = verify(cluster, verify_restricted_bearer_token=admin, **common)
+        other_tenant = verify(cluster, verify_expect_anonymous_refused=True,
+                              verify_auth_issuer="https://login.microsoftonline.com/other/v2.0", **common)
+        moved = verify(cluster, verify_expect_anonymous_refused=True, verify_auth_issuer=authority.issuer,
+                       **dict(common, verify_public_base_url="https://mcp.example.com"))
+    assert hidden.rc == 0, hidden.output[-3000:]
+    assert "MCP server mcp-example hides add from the token lacking their role" in hidden.output
+    assert shown.rc != 0 and "MCP server mcp-example does not filter tools/list by the token's roles" in shown.output
+    assert "lists the tool(s) add, which this token must not see" in shown.output
+    assert other_tenant.rc != 0 and "RFC 9728 discovery fails" in other_tenant.output, other_tenant.output[-6000:]
+    assert "do not name the tenant issuer https://login.microsoftonline.com/other/v2.0" in other_tenant.output
+    assert moved.rc != 0 and "not the server's URL https://mcp.example.com/mcp" in moved.output
+    hidden.assert_no_secret(reader)
+    shown.assert_no_secret(admin)
