@@ -54,13 +54,13 @@ options:
   expect_unauthorized:
     description:
       - The server must refuse the session with HTTP 401 (send no O(bearer_token)); the module then succeeds,
-        returning O(ignore:status) and O(ignore:www_authenticate), and fails when the server answers.
+        returning RV(status) and RV(www_authenticate), and fails when the server answers.
     type: bool
     default: false
   expect_resource_metadata:
     description:
-      - With O(expect_unauthorized), the 401 must carry C(WWW-Authenticate: Bearer resource_metadata="<URL>")
-        (RFC 9728 section 5.1, the MCP authorization spec); the module fetches that protected-resource
+      - With O(expect_unauthorized), the 401 must carry a C(WWW-Authenticate) Bearer challenge naming
+        C(resource_metadata) (RFC 9728 section 5.1, the MCP authorization spec); the module fetches that protected-resource
         metadata document and fails unless its C(resource) is O(expected_resource) and it names
         C(authorization_servers) (including O(expected_issuer) when given).
     type: bool
