@@ -280,7 +280,8 @@ def machine():
 def report(rounds, scale, started_load, ended_load):
     med = {key: median([r[key] for r in rounds if key in r]) for key in ("fresh", "noop", "check", "verify", "baseline")}
     last = rounds[-1]
-    lines = [f"Machine: {machine()}; load average {started_load:.2f} at start, {ended_load:.2f} at the end.",
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    lines = [f"Commit {commit}. Machine: {machine()}; load average {started_load:.2f} at start, {ended_load:.2f} at the end.",
              f"Rounds: {len(rounds)} (medians; every figure is seconds of wall time unless named otherwise).", "",
              "| measure | median | rounds | ratio |", "| --- | --- | --- | --- |"]
     ratios = {"fresh": ("fresh / baseline", med["fresh"] / med["baseline"]),
