@@ -20,6 +20,7 @@ import email.utils
 import json
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -232,6 +233,43 @@ def stdlib_opener(ssl_context=None):
     return send
 
 
+def _within(seconds, call):
+    """``call()``'s result, or ``TimeoutError`` once ``seconds`` passed without it.
+
+    A socket timeout only bounds each wait for a byte: an answer that trickles in (a byte every few seconds)
+    never trips it. The call runs in a daemon thread that is left behind when it overruns (its late answer
+    is dropped; the process ends soon after the retries)."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = call()
+        except BaseException as err:  # re-raised in the caller's thread
+            outcome["error"] = err
+
+    worker = threading.Thread(target=target, name="hubspot-oauth-attempt")
+    worker.daemon = True
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise TimeoutError("no complete answer within %ss" % seconds)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _exchange(opener, request, timeout):
+    """(None, body) of a success or (HTTPError, its body) of an HTTP error; raises what urllib raises."""
+    try:
+        with opener(request, timeout) as response:
+            return None, response.read()
+    except urllib.error.HTTPError as err:
+        try:
+            return err, err.read()
+        except (OSError, ValueError):
+            return err, b""
+
+
 def refresh_access_token(
     client_id,
     client_secret,
@@ -250,10 +288,11 @@ def refresh_access_token(
 ):
     """Exchange a HubSpot refresh token for an access token (OAuth refresh_token grant).
 
-    Transient failures (429, 5xx, timeouts, connection errors) are retried up to
+    Each attempt (connect, send, the whole answer) ends within ``timeout`` seconds. Transient
+    failures (429, 5xx, timeouts, connection errors) are retried up to
     ``retries`` more times with exponential backoff (``backoff_base * 2**n`` capped at
     ``backoff_max``), honouring ``Retry-After``; no wait ends after ``max_total_time``
-    seconds from the start. Permanent failures (400/401/403: bad refresh token or client)
+    seconds from the start, so the call returns or raises within ``max_total_time + timeout``. Permanent failures (400/401/403: bad refresh token or client)
     fail at once. Returns a ``TokenResponse``; raises ``HubSpotOAuthError``.
     ``log`` receives progress lines that never contain secrets.
     ``opener(request, timeout)`` sends one ``urllib.request.Request`` and returns the response (a context
@@ -290,18 +329,13 @@ def refresh_access_token(
         retry_after = None
         request = urllib.request.Request(token_url, data=body, headers=headers, method="POST")
         try:
-            with opener(request, timeout) as response:
-                payload = response.read()
-            token = _parse_success(payload, attempt, refresh_token)
-            log("HubSpot token exchange succeeded on attempt %d (expires_in=%ds)" % (attempt, token.expires_in))
-            return token
-        except urllib.error.HTTPError as err:
+            err, payload = _within(timeout, lambda: _exchange(opener, request, timeout))
+            if err is None:
+                token = _parse_success(payload, attempt, refresh_token)
+                log("HubSpot token exchange succeeded on attempt %d (expires_in=%ds)" % (attempt, token.expires_in))
+                return token
             status = err.code
-            try:
-                err_body = err.read()
-            except (OSError, ValueError):
-                err_body = b""
-            code, message = _error_details(err_body, secrets)
+            code, message = _error_details(payload, secrets)
             if status not in RETRYABLE_STATUS:
                 detail = " (%s)" % code if code else ""
                 reason = (": " + message) if message else ""

@@ -28,7 +28,8 @@ Environment:
   POD_NAMESPACE            default: the namespace file of the service account
   KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT   (set by the kubelet)
   SERVICEACCOUNT_DIR       default /var/run/secrets/kubernetes.io/serviceaccount (token, ca.crt, namespace)
-  REQUEST_TIMEOUT_SECONDS  default 10 (each HTTP request)
+  REQUEST_TIMEOUT_SECONDS  default 10 (each HTTP request; a HubSpot attempt ends within it, its whole answer
+                           included, so the exchange ends within 5 attempts plus 15 s of waits)
 
 Exit codes: 0 done; 1 HubSpot exchange failed (Secret untouched); 2 configuration error;
 3 Kubernetes API error (Secret update or restart failed).
