@@ -26,7 +26,6 @@ CronJob's concurrencyPolicy Forbid aside: a manual Job, a retried Pod) both end 
 import base64
 import concurrent.futures
 import json
-import os
 import shutil
 import subprocess
 import sys
