@@ -151,7 +151,9 @@ WAITS = {
     "Deployment": "kubectl rollout status deployment/{name} -n {ns} --timeout=300s",
     "StatefulSet": "kubectl rollout status statefulset/{name} -n {ns} --timeout=300s",
     "CustomResourceDefinition": "kubectl wait --for=condition=Established crd/{name} --timeout=120s",
-    "Gateway": "kubectl wait --for=condition=Programmed gateway/{name} -n {ns} --timeout=300s",
+    # kubectl wait fails at once while the controller has written no conditions yet: retry until it can wait.
+    "Gateway": "for i in $(seq 30); do kubectl wait --for=condition=Programmed gateway/{name} -n {ns} --timeout=300s 2>/dev/null "
+               "&& break; sleep 1; done; kubectl wait --for=condition=Programmed gateway/{name} -n {ns} --timeout=300s",
 }
 
 
