@@ -110,7 +110,7 @@ def failure_messages(run):
     """(task, message) of each failed task result a user can read (a no_log task's is censored: its role's
     rescue then fails with the reason)."""
     return [(name, str(result.get("msg", ""))) for name, result in run.results()
-            if result.get("failed") and "censored" not in result]
+            if (result.get("failed") or "exception" in result) and "censored" not in result]
 
 
 def assert_understandable(run, proxied):
