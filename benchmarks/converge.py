@@ -39,6 +39,7 @@ import sysconfig
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -93,8 +94,6 @@ def task_figures(doc):
 
 
 def _seconds(stamp):
-    from datetime import datetime
-
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
