@@ -98,13 +98,16 @@ def make_ssl_context(validate_certs=True, ca_path=None):
 
 
 def parse_sse(text):
-    """The ``data`` payloads of a text/event-stream body, one string per event."""
+    """The ``data`` payloads of a text/event-stream body, one string per event.
+
+    An event whose data is empty is not dispatched (as the HTML event-stream rules say): MCP 2025-11-25 servers
+    may open a stream with such a priming event (an ``id`` and an empty ``data``) for resumption."""
     events, data = [], []
     for line in text.splitlines():
         if not line:
-            if data:
+            if "".join(data):
                 events.append("\n".join(data))
-                data = []
+            data = []
             continue
         if line.startswith(":"):
             continue
@@ -113,7 +116,7 @@ def parse_sse(text):
             value = value[1:]
         if field == "data":
             data.append(value)
-    if data:
+    if "".join(data):
         events.append("\n".join(data))
     return events
 

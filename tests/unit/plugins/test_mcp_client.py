@@ -144,3 +144,11 @@ def test_tls_verification_with_and_without_the_ca(authority):
 def test_parse_sse():
     body = ": comment\nevent: message\nid: 1\ndata: {\"a\":\ndata: 1}\n\ndata: second\n\n"
     assert parse_sse(body) == ["{\"a\":\n1}", "second"]
+
+
+def test_parse_sse_skips_a_priming_event():
+    # MCP 2025-11-25: a server may open the stream with an event id and an empty data field (the reference
+    # "everything" server does); such an event is not dispatched, the response that follows is.
+    body = "id: 0e3c\ndata: \n\nevent: message\nid: 5f1a\ndata: {\"id\": 1}\n\n"
+    assert parse_sse(body) == ["{\"id\": 1}"]
+    assert parse_sse("data:\n\n") == []
