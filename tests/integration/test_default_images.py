@@ -334,3 +334,48 @@ def test_default_server_starts_and_lists_its_tools(name, manifests, node_bin, tm
         mssql.sock.close()
         shutil.rmtree(scratch, ignore_errors=True)
     assert not descendants(server.proc.pid)
+
+
+def validate(role, **variables):
+    tasks = [{"name": "set the inputs", "ansible.builtin.set_fact": variables}] if variables else []
+    tasks.append({"name": "check", "ansible.builtin.include_role": {"name": "mcp_gateway.platform." + role,
+                                                                    "tasks_from": "validate"}})
+    return run_playbook(tasks)
+
+
+def messages(run):
+    """Every task's and loop item's message."""
+    found = []
+    for result in run.results.values():
+        found.append(str(result.get("msg", "")))
+        found.extend(str(item.get("msg", "")) for item in result.get("results", []) if isinstance(item, dict))
+    return " ".join(found)
+
+
+def test_ui_refuses_to_run_until_its_image_is_named():
+    run = validate("ui")
+    assert run.rc != 0
+    assert "ui_image is not set: this collection ships no UI image" in messages(run)
+    assert "set ui_image to your UI image, pinned by tag or digest" in messages(run)
+    named = validate("ui", ui_image="registry.example.com/mcp-ui:1.0.0")
+    assert named.rc == 0, named.output[-2000:]
+    unpinned = validate("ui", ui_image="registry.example.com/mcp-ui")
+    assert unpinned.rc != 0 and 'ui_image must be pinned' in messages(unpinned)
+    assert "is not set" not in messages(unpinned)
+
+
+# A list with a non-string passes the argument spec (it converts a copy) and is refused by the role's checks,
+# naming the entry; a string or a mapping where a list or mapping belongs is refused by the argument spec.
+@pytest.mark.parametrize("key, value, expected", [
+    ("command", "npx --yes supergateway",
+     ['mcp_server_servers entry "mcp-weather"', 'command must be a list of strings (got "npx --yes supergateway")']),
+    ("args", ["--port", 8000], ['mcp_server_servers entry "mcp-weather"', 'args must be a list of strings (got ["--port", 8000])']),
+    ("args", {"port": "8000"}, ["argument 'args' is of type dict found in 'mcp_server_servers'"]),
+    ("startup_probe", "tcp", ["argument 'startup_probe' is of type str found in 'mcp_server_servers'"]),
+])
+def test_command_args_and_startup_probe_are_checked(key, value, expected):
+    entry = {"name": "mcp-weather", "image": "registry.example.com/mcp-weather:2.1.0", key: value}
+    run = validate("mcp_server", mcp_server_servers=[entry])
+    assert run.rc != 0
+    for text in expected:
+        assert text in messages(run), messages(run)
