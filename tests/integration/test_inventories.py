@@ -78,8 +78,9 @@ def test_example_inventory_key_settings():
     assert hostvars["mssql_accept_eula"] is False  # accepting the EULA stays an explicit decision
     assert hostvars["ui_port_forward_enabled"] is False
     assert "verify_gateway_url" in hostvars
-    for server in hostvars["mcp_server_servers"]:
-        assert ":" in server["image"].rsplit("/", 1)[-1] and not server["image"].endswith(":latest")
+    # The MCP servers are the role's defaults (real, pinned: tests/integration/test_default_images.py); the UI
+    # image is the user's to name (none is published).
+    assert "mcp_server_servers" not in hostvars and "ui_image" not in hostvars
     # Every vault_* variable is referenced from main.yml, and holds only a placeholder.
     vault_vars = {k: v for k, v in hostvars.items() if k.startswith("vault_")}
     assert vault_vars
@@ -121,11 +122,14 @@ def _validate_only(*extra):
 
 @pytest.mark.skipif(not all(os.path.isdir(os.path.join(ROOT, "roles", r, "tasks")) for r in SITE_ROLES),
                     reason="a role of playbooks/site.yml has no tasks/ yet (being written)")
-def test_example_inventory_passes_every_role_validation_once_the_eula_is_accepted():
+def test_example_inventory_passes_every_role_validation_once_the_eula_is_accepted_and_the_ui_image_named():
     refused = _validate_only()
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "mssql_accept_eula must be true" in refused.stdout
-    accepted = _validate_only("-e", "mssql_accept_eula=true")
+    no_ui = _validate_only("-e", "mssql_accept_eula=true")
+    assert no_ui.returncode == 2, no_ui.stdout + no_ui.stderr
+    assert "ui_image is not set: this collection ships no UI image" in no_ui.stdout
+    accepted = _validate_only("-e", "mssql_accept_eula=true", "-e", "ui_image=registry.example.com/mcp-ui:1.0.0")
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert "failed=0" in accepted.stdout
     # The placeholder credentials are never shown.
