@@ -336,6 +336,29 @@ def test_default_server_starts_and_lists_its_tools(name, manifests, node_bin, tm
     assert not descendants(server.proc.pid)
 
 
+def test_rendered_workloads_run_under_pod_security_restricted(manifests, cluster):
+    """The real API server stores each default workload as rendered (strict field validation), and its
+    controllers create its Pods in a namespace that enforces Pod Security ``restricted`` (KWOK reports them
+    Running; nothing is pulled here)."""
+    namespaces = {w["metadata"]["namespace"] for w in manifests.values()}
+    for namespace in namespaces:
+        cluster.kubectl("create", "namespace", namespace)
+        cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    workloads = {"apiVersion": "v1", "kind": "List", "items": list(manifests.values())}
+    cluster.kubectl("apply", "--validate=strict", "-f", "-", input=json.dumps(workloads))
+    for name, workload in manifests.items():
+        kind, meta = workload["kind"].lower(), workload["metadata"]
+        cluster.kubectl("rollout", "status", "%s/%s" % (kind, meta["name"]), "-n", meta["namespace"], "--timeout=120s")
+        stored = container(cluster.get(kind, meta["name"], "-n", meta["namespace"]))
+        rendered = container(workload)
+        for field in ("image", "command", "args"):
+            assert stored[field] == rendered[field], (name, field)
+        # The API server adds its defaults (successThreshold, ...) to the probe.
+        assert {k: stored["startupProbe"][k] for k in rendered["startupProbe"]} == rendered["startupProbe"], name
+        pods = cluster.get("pods", "-n", meta["namespace"], "-l", "app.kubernetes.io/name=" + name)["items"]
+        assert pods and all(p["status"]["phase"] == "Running" for p in pods), name
+
+
 def validate(role, **variables):
     tasks = [{"name": "set the inputs", "ansible.builtin.set_fact": variables}] if variables else []
     tasks.append({"name": "check", "ansible.builtin.include_role": {"name": "mcp_gateway.platform." + role,
