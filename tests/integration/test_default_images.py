@@ -315,6 +315,15 @@ def test_default_server_starts_and_lists_its_tools(name, manifests, node_bin, tm
         if name == "mcp-example":
             answer = call_tool(url, "echo", {"message": "hello from the host"})
             assert answer["content"][0]["text"] == "Echo: hello from the host" and not answer["is_error"]
+            # The gzip tool fetches only from the domain the entry allows (GZIP_ALLOWED_DOMAINS), not from the
+            # network around the Pod; data: URIs still work.
+            refused = call_tool(url, "gzip-file-as-resource", {"data": "http://127.0.0.1:%d/" % hubspot.server_address[1]})
+            assert refused["is_error"] and "not in the allowed domains list" in json.dumps(refused), refused
+            assert hubspot.seen == []
+            packed = call_tool(url, "gzip-file-as-resource", {"data": "data:text/plain;base64,aGVsbG8=",
+                                                              "outputType": "resource"})
+            resource = packed["content"][0]["resource"]
+            assert not packed["is_error"] and resource.get("mime_type", resource.get("mimeType")) == "application/gzip", packed
         elif name == "mcp-hubspot":
             answer = call_tool(url, "hubspot-list-objects", {"objectType": "contacts"})
             assert "ada@example.com" in json.dumps(answer), answer
