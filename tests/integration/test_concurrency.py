@@ -1,8 +1,8 @@
 """Two ``site.yml`` runs at once on a fresh cluster (tests/cluster): a user who starts a second run while the
 first is still going (two terminals, a CI retry next to a manual run).
 
-Both runs should end with exit code 0; a run that fails must say why in words a user can act on (no
-traceback, no bare helm "another operation is in progress"). A third run then changes nothing, every helm
+Both runs must end with exit code 0 (no traceback, no helm "another operation is in progress", no 409 of a
+create the other run made first). A third run then changes nothing, every helm
 release is ``deployed`` (none left pending), the controller programmed the Gateway and every claim is Bound. Two refreshers at once are in test_faults.py (they share its converged platform).
 """
 
@@ -33,21 +33,14 @@ def both(cluster, azure_ad):
     return runs
 
 
-HELM_RACE = ("release: already exists", "another operation (install/upgrade/rollback) is in progress")
-
-
-def test_two_site_runs_at_once_end_well_or_say_why(both):
-    """One run at least succeeds. The other may lose the one race left, two creates of the same object by
-    kubernetes.core.k8s (auth_policy's ConfigMap: 409 AlreadyExists, naming the object; see
-    docs/reliability.md), but never a helm race: the helm tasks wait for the other run's release."""
-    assert any(run.rc == 0 for run in both), [run.output[-3000:] for run in both]
+def test_two_site_runs_at_once_both_succeed(both):
+    """Both runs end with exit code 0: the helm tasks wait for the other run's release, and k8s_apply applies
+    over an object the other run created between its read and its create (409 AlreadyExists, once the race
+    of auth_policy's CA ConfigMap)."""
     for run in both:
         assert "Traceback (most recent call last)" not in run.output
         failed = [(name, str(result.get("msg"))) for name, result in run.results() if result.get("failed")]
-        assert (run.rc == 0) == (not failed), failed or run.output[-6000:]
-        for _name, message in failed:
-            assert not any(race in message for race in HELM_RACE), message
-            assert '"reason":"AlreadyExists"' in message and "already exists" in message, message
+        assert run.rc == 0 and not failed, failed or run.output[-6000:]
 
 
 def test_a_third_run_changes_nothing_and_the_state_is_right(cluster, azure_ad, both):

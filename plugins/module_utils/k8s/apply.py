@@ -14,9 +14,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import json
 import time
 
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.runner import perform_action
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.waiter import get_waiter
 
@@ -62,12 +64,58 @@ def _label(definition):
                         meta.get("name"))
 
 
-def apply_all(svc, definitions, params, check_mode):
-    """Apply each definition (skipping those :func:`unchanged`), then wait for all of them at once.
+def _deletion_diff(existing):
+    """What ``--diff`` shows of a deleted object: the live object without status and managed fields, and
+    without a Secret's values."""
+    hidden = ("status", "data", "stringData") if existing.get("kind") == "Secret" else ("status",)
+    before = {k: v for k, v in existing.items() if k not in hidden}
+    before["metadata"] = {k: v for k, v in (existing.get("metadata") or {}).items() if k != "managedFields"}
+    return {"before": before, "after": {}}
 
-    Returns ``(results, not_ready)``: one dict per definition (kind, name, namespace, method, changed,
-    and diff where kubernetes.core made one) and the labels of the objects still not ready at the end
-    of the wait (empty without ``params['wait']``)."""
+
+def delete_all(svc, references, check_mode, diff):
+    """Delete each referenced object that exists (one GET for one that does not). Returns one dict per
+    reference, as :func:`apply_all` does (method ``absent`` or ``delete``), and the waits for their
+    deletion."""
+    results, waits = [], []
+    for reference in references:
+        resource = svc.find_resource(reference["kind"], reference["apiVersion"], fail=True)
+        meta = reference["metadata"]
+        definition = {"apiVersion": resource.group_version, "kind": resource.kind,
+                      "metadata": {k: meta[k] for k in ("name", "namespace") if meta.get(k)}}
+        existing = svc.retrieve(resource, definition)
+        entry = {"kind": resource.kind, "name": meta.get("name"), "namespace": meta.get("namespace"),
+                 "method": "delete" if existing else "absent", "changed": bool(existing)}
+        if existing:
+            if diff:
+                entry["diff"] = _deletion_diff(existing.to_dict())
+            if not check_mode:
+                svc.delete(resource, definition, existing)
+                waits.append((resource, definition, "absent"))
+        results.append(entry)
+    return results, waits
+
+
+def _perform(svc, definition, params, attempts=3):
+    """kubernetes.core's apply, again over what is there now when another writer came first (another run at
+    the same time): 409 AlreadyExists (it created the object between our read and our create) or 409
+    Conflict (it changed the object between our read and our patch). Up to ``attempts`` tries."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return perform_action(svc, copy.deepcopy(definition), params)
+        except CoreException as exc:
+            if attempt == attempts or '"code":409' not in str(exc).replace(" ", ""):
+                raise
+    return None  # not reached: the last attempt returns or raises
+
+
+def apply_all(svc, definitions, params, check_mode, absent=()):
+    """Apply each definition (skipping those :func:`unchanged`), delete each object of ``absent`` that
+    exists, then wait for all of them at once.
+
+    Returns ``(results, not_ready)``: one dict per definition and then per reference of ``absent`` (kind,
+    name, namespace, method, changed, and diff where one was made) and the labels of the objects still not
+    ready (or not gone) at the end of the wait (empty without ``params['wait']``)."""
     results, waits = [], []
     action_params = dict(params, state="present", apply=True, wait=False)
     for definition in definitions:
@@ -79,24 +127,27 @@ def apply_all(svc, definitions, params, check_mode):
         if existing and unchanged(existing.to_dict(), definition, "status" in (resource.subresources or {})):
             entry.update(method="unchanged", changed=False)
         else:
-            outcome = perform_action(svc, definition, action_params)
+            outcome = _perform(svc, definition, action_params)
             entry.update(method="apply" if existing else "create", changed=outcome["changed"])
             if "diff" in outcome:
                 entry["diff"] = outcome["diff"]
             if outcome.get("warnings"):
                 entry["warnings"] = outcome["warnings"]
         results.append(entry)
-        waits.append((resource, definition))
+        waits.append((resource, definition, "present"))
+    deleted, deletions = delete_all(svc, absent, check_mode, getattr(svc.module, "_diff", False))
     if not params.get("wait") or check_mode:
-        return results, []
-    return results, wait_all(svc.client, waits, params)
+        return results + deleted, []
+    return results + deleted, wait_all(svc.client, waits + deletions, params)
 
 
 def wait_all(client, waits, params):
-    """Poll every object that is not ready yet, every ``wait_sleep`` seconds, until all are ready or
-    ``wait_timeout`` seconds have passed; returns the labels of those not ready."""
-    pending = [(get_waiter(client, resource, condition=params.get("wait_condition") or None), resource, definition)
-               for resource, definition in waits]
+    """Poll every object that is not ready (or, for state ``absent``, not gone) yet, every ``wait_sleep``
+    seconds, until all are or ``wait_timeout`` seconds have passed; returns the labels of the others."""
+    pending = [(get_waiter(client, resource, state=state,
+                           condition=(params.get("wait_condition") or None) if state == "present" else None),
+                resource, definition)
+               for resource, definition, state in waits]
     deadline = time.monotonic() + params["wait_timeout"]
     while True:
         still = []
