@@ -28,6 +28,16 @@ options:
     type: list
     elements: dict
     required: true
+  absent:
+    description:
+      - Objects to delete when they exist, each with C(apiVersion), C(kind), C(metadata.name) and, for a namespaced
+        kind, C(metadata.namespace) (other fields are ignored). One that does not exist costs one read and is not
+        a change. With O(wait=true), the wait also waits until each deleted object is gone.
+      - For objects a list of servers stops needing (a policy an entry no longer asks for), so that one task keeps
+        the whole set right.
+    type: list
+    elements: dict
+    default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - kubernetes.core.k8s_auth_options
@@ -62,11 +72,16 @@ EXAMPLES = r"""
     wait_condition:
       type: Established
       status: "True"
+
+- name: Apply a policy for the servers that set a rate limit, delete it for the others
+  mcp_gateway.platform.k8s_apply:
+    definitions: "{{ servers | selectattr('rate_limit') | map('policy_of') | list }}"
+    absent: "{{ servers | rejectattr('rate_limit') | map('policy_reference_of') | list }}"
 """
 
 RETURN = r"""
 objects:
-  description: One entry per definition, in order.
+  description: One entry per definition, in order, then one per object of O(absent).
   returned: always
   type: list
   elements: dict
@@ -75,7 +90,7 @@ objects:
     name: {description: Name of the object., type: str, sample: mcp-ui}
     namespace: {description: Namespace of the object (null for cluster-scoped kinds)., type: str, sample: agentgateway-system}
     method:
-      description: C(unchanged) (not sent), C(create) or C(apply).
+      description: C(unchanged) (not sent), C(create) or C(apply); for O(absent), C(delete) or C(absent) (there was none).
       type: str
       sample: unchanged
     changed: {description: Whether the object was (or in check mode would be) changed., type: bool}
@@ -101,20 +116,23 @@ def argspec():
     spec = copy.deepcopy(AUTH_ARG_SPEC)
     spec.update(copy.deepcopy(WAIT_ARG_SPEC))
     spec["definitions"] = dict(type="list", elements="dict", required=True)
+    spec["absent"] = dict(type="list", elements="dict", default=[])
     return spec
 
 
 def main():
     module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argspec(), supports_check_mode=True)
-    for index, definition in enumerate(module.params["definitions"]):
-        missing = [key for key in ("apiVersion", "kind") if not definition.get(key)]
-        if not (definition.get("metadata") or {}).get("name"):
-            missing.append("metadata.name")
-        if missing:
-            module.fail_json(msg="definitions[%d] has no %s" % (index, ", ".join(missing)))
+    for option in ("definitions", "absent"):
+        for index, definition in enumerate(module.params[option]):
+            missing = [key for key in ("apiVersion", "kind") if not definition.get(key)]
+            if not (definition.get("metadata") or {}).get("name"):
+                missing.append("metadata.name")
+            if missing:
+                module.fail_json(msg="%s[%d] has no %s" % (option, index, ", ".join(missing)))
     try:
         objects, not_ready = apply_all(K8sService(get_api_client(module=module), module),
-                                       module.params["definitions"], module.params, module.check_mode)
+                                       module.params["definitions"], module.params, module.check_mode,
+                                       module.params["absent"])
     except CoreException as exc:
         module.fail_json(msg=str(exc))
     result = {"changed": any(o["changed"] for o in objects),

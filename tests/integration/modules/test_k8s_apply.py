@@ -140,3 +140,26 @@ def test_a_crd_manifest_with_an_empty_status_is_established_then_left_alone(kube
     assert again["apply"]["objects"][0]["method"] == "unchanged"
     assert not [e for e in cluster.audit_events(since) if e["verb"] in WRITES
                 and e.get("objectRef", {}).get("resource") == "customresourcedefinitions"]
+
+
+def test_absent_deletes_what_exists_and_costs_one_read_for_what_does_not(kubeconfig, cluster, ns):
+    config = objects(ns)[0]
+    gone = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "never-made", "namespace": ns}}
+    task = apply_task([], absent=[{"apiVersion": "v1", "kind": "ConfigMap", "metadata": config["metadata"]}, gone])
+
+    # check mode with --diff: the deletion is reported and shown, nothing is deleted
+    run = run_playbook([task], kubeconfig=kubeconfig, check=True, diff=True)
+    assert run.rc == 0 and run["apply"]["changed"], run.output[-3000:]
+    assert [(o["name"], o["method"]) for o in run["apply"]["objects"]] == [("web-config", "delete"), ("never-made", "absent")]
+    assert run["apply"]["diff"][0]["before"]["data"] == {"MODE": "test"} and run["apply"]["diff"][0]["after"] == {}
+    cluster.get("configmap", "web-config", "-n", ns)
+
+    run = run_playbook([task], kubeconfig=kubeconfig)
+    assert run.rc == 0 and run["apply"]["changed"], run.output[-3000:]
+    assert cluster.kubectl("get", "configmap", "web-config", "-n", ns, "--ignore-not-found").stdout.strip() == ""
+
+    since = cluster.audit_offset()
+    again = run_playbook([task], kubeconfig=kubeconfig)
+    assert again.rc == 0 and not again["apply"]["changed"], again.output[-3000:]
+    assert {o["method"] for o in again["apply"]["objects"]} == {"absent"}
+    assert requests_in(cluster, since, ns) == [("get", "configmaps")] * 2
