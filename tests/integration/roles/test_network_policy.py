@@ -112,7 +112,7 @@ def test_every_policy_is_accepted_with_strict_field_validation(cluster, azure_ad
     assert names == {f"{PREFIX}-{n}" for n in ("default-deny", "dns", "gateway", "ui", "mssql", "mssql-client",
                                                "token-refresh", "controller", "mcp-server-mcp-example",
                                                "mcp-server-mcp-hubspot", "mcp-server-mcp-mssql",
-                                               "egress-mcp-hubspot")}, names
+                                               "egress-mcp-example", "egress-mcp-hubspot", "egress-mcp-mssql")}, names
     deny = cluster.get("networkpolicy", f"{PREFIX}-default-deny", "-n", NS)["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}, deny
     for item in items:
@@ -169,15 +169,18 @@ def test_the_refresher_and_the_controller_reach_the_api_server_and_https_outside
     cronjob = cluster.get("cronjob", "hubspot-token-cronjob", "-n", NS)
     refresher = cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
     controller = Pods(cluster).by("agentgateway", "agentgateway")["metadata"]["labels"]
-    hubspot = Pods(cluster).by("app.kubernetes.io/name", "mcp-hubspot")["metadata"]["labels"]
     for labels in (refresher, controller):
         assert allowed(items, labels, "Egress", {"ip": api_ip}, api_port), labels
         assert allowed(items, labels, "Egress", {"ip": PUBLIC_IP}, 443), labels
         assert not allowed(items, labels, "Egress", {"ip": "10.1.2.3"}, 443), labels
         assert not allowed(items, labels, "Egress", {"ip": "169.254.169.254"}, 80), labels
-    # mcp-hubspot calls HubSpot's API (network_policy_extra_egress), but not the API server.
-    assert allowed(items, hubspot, "Egress", {"ip": PUBLIC_IP}, 443)
-    assert not allowed(items, hubspot, "Egress", {"ip": api_ip}, api_port)
+    # mcp-hubspot calls HubSpot's API and every default MCP server installs its npm packages at start
+    # (network_policy_extra_egress): 443 outside, but not the API server, nor 443 inside the cluster.
+    for name in ("mcp-example", "mcp-hubspot", "mcp-mssql"):
+        server = Pods(cluster).by("app.kubernetes.io/name", name)["metadata"]["labels"]
+        assert allowed(items, server, "Egress", {"ip": PUBLIC_IP}, 443), name
+        assert not allowed(items, server, "Egress", {"ip": "10.1.2.3"}, 443), name
+        assert not allowed(items, server, "Egress", {"ip": api_ip}, api_port), name
 
 
 def test_a_rerun_changes_nothing_a_dropped_policy_goes_and_disabled_removes_all(cluster, azure_ad, converged):
@@ -187,11 +190,11 @@ def test_a_rerun_changes_nothing_a_dropped_policy_goes_and_disabled_removes_all(
     pruned = playbook(cluster, azure_ad, "site", "--tags", "network_policy", "-e", '{"network_policy_extra_egress": {}}')
     assert pruned.rc == 0, pruned.output[-4000:]
     names = {p["metadata"]["name"] for p in policies(cluster)}
-    assert f"{PREFIX}-egress-mcp-hubspot" not in names and f"{PREFIX}-default-deny" in names, names
+    assert not [n for n in names if n.startswith(f"{PREFIX}-egress-")] and f"{PREFIX}-default-deny" in names, names
 
     off = playbook(cluster, azure_ad, "site", "--tags", "network_policy", "-e", "network_policy_enabled=false")
     assert off.rc == 0, off.output[-4000:]
     assert policies(cluster) == []
 
     back = playbook(cluster, azure_ad, "site", "--tags", "network_policy")
-    assert back.rc == 0 and len(policies(cluster)) == 12, back.output[-4000:]
+    assert back.rc == 0 and len(policies(cluster)) == 14, back.output[-4000:]
