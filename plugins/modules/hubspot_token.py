@@ -28,19 +28,40 @@ description:
     HubSpot-side state); the module reports whether a refresh would happen.
   - No secret (client secret, refresh token, access token) is ever logged or returned, unless
     O(return_token=true).
+  - Each credential is given as a value (O(client_id), O(client_secret), O(refresh_token)) or read by the module
+    from a key of an existing Secret in O(namespace) (O(client_id_from_secret), O(client_secret_from_secret),
+    O(refresh_token_from_secret)), for example one kept by External Secrets or a Vault operator; such a value never
+    leaves the module. Exactly one of the two is required per credential.
 options:
   client_id:
     description: HubSpot app client id.
     type: str
-    required: true
   client_secret:
     description: HubSpot app client secret.
     type: str
-    required: true
   refresh_token:
     description: HubSpot OAuth refresh token.
     type: str
-    required: true
+  client_id_from_secret:
+    description: Read the client id from this key of an existing Secret in O(namespace) instead of O(client_id).
+    type: dict
+    suboptions: &secret_ref
+      name:
+        description: Secret name.
+        type: str
+        required: true
+      key:
+        description: Key in the Secret.
+        type: str
+        required: true
+  client_secret_from_secret:
+    description: Read the client secret from this key of an existing Secret in O(namespace) instead of O(client_secret).
+    type: dict
+    suboptions: *secret_ref
+  refresh_token_from_secret:
+    description: Read the refresh token from this key of an existing Secret in O(namespace) instead of O(refresh_token).
+    type: dict
+    suboptions: *secret_ref
   token_url:
     description: HubSpot OAuth token endpoint.
     type: str
@@ -119,6 +140,14 @@ EXAMPLES = r"""
     namespace: mcp
     force: true
   no_log: true
+
+- name: Refresh with credentials an external secrets operator keeps in Secret hubspot-from-vault
+  mcp_gateway.platform.hubspot_token:
+    client_id_from_secret: {name: hubspot-from-vault, key: client_id}
+    client_secret_from_secret: {name: hubspot-from-vault, key: client_secret}
+    refresh_token_from_secret: {name: hubspot-from-vault, key: refresh_token}
+    namespace: mcp
+  no_log: true
 """
 
 RETURN = r"""
@@ -184,6 +213,7 @@ from ansible_collections.mcp_gateway.platform.plugins.module_utils.k8s.secrets i
 )
 
 WRITE_ATTEMPTS = 3
+CREDENTIALS = ("client_id", "client_secret", "refresh_token")
 
 
 def ansible_opener(request, timeout):
@@ -195,9 +225,9 @@ def ansible_opener(request, timeout):
 def argspec():
     spec = copy.deepcopy(AUTH_ARG_SPEC)
     spec.update(
-        client_id=dict(type="str", required=True),
-        client_secret=dict(type="str", required=True, no_log=True),
-        refresh_token=dict(type="str", required=True, no_log=True),
+        client_id=dict(type="str"),
+        client_secret=dict(type="str", no_log=True),
+        refresh_token=dict(type="str", no_log=True),
         token_url=dict(type="str", default=hubspot_oauth.DEFAULT_TOKEN_URL, no_log=False),
         namespace=dict(type="str", required=True),
         secret_name=dict(type="str", default="hubspot-access-token"),
@@ -208,7 +238,25 @@ def argspec():
         retries=dict(type="int", default=4),
         return_token=dict(type="bool", default=False, no_log=False),
     )
+    for credential in CREDENTIALS:
+        spec[credential + "_from_secret"] = dict(type="dict", no_log=False, options=dict(
+            name=dict(type="str", required=True), key=dict(type="str", required=True, no_log=False)))
     return spec
+
+
+def credentials(module, store):
+    """client_id, client_secret, refresh_token: each given, or read from its Secret (and then masked)."""
+    p = module.params
+    values = []
+    for credential in CREDENTIALS:
+        ref = p[credential + "_from_secret"]
+        if ref is None:
+            values.append(p[credential])
+            continue
+        value = store.read_key(ref["name"], p["namespace"], ref["key"])
+        module._module.no_log_values.add(value)
+        values.append(value)
+    return values
 
 
 def run(module, store):
@@ -233,9 +281,10 @@ def run(module, store):
         module.exit_json(msg="Would refresh the HubSpot access token in Secret %s/%s (HubSpot not called "
                          "in check mode)" % (namespace, name), **result)
 
+    client_id, client_secret, refresh_token = credentials(module, store)
     try:
         token = hubspot_oauth.refresh_access_token(
-            p["client_id"], p["client_secret"], p["refresh_token"], token_url=p["token_url"],
+            client_id, client_secret, refresh_token, token_url=p["token_url"],
             timeout=p["timeout"], retries=p["retries"], log=module.debug, opener=ansible_opener)
     except hubspot_oauth.HubSpotOAuthError as exc:
         module.fail_json(msg="%s. Secret %s/%s left unchanged." % (exc, namespace, name),
@@ -266,7 +315,9 @@ def run(module, store):
 
 
 def main():
-    module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argspec(), supports_check_mode=True)
+    module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argspec(), supports_check_mode=True,
+                              mutually_exclusive=[(c, c + "_from_secret") for c in CREDENTIALS],
+                              required_one_of=[(c, c + "_from_secret") for c in CREDENTIALS])
     p = module.params
     for option, minimum in (("min_validity", 0), ("retries", 0)):
         if p[option] < minimum:

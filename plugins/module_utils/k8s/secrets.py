@@ -115,6 +115,21 @@ class SecretStore:
             raise SecretError("Failed to read Secret %s/%s: %s" % (namespace, name, _reason(exc)))
         return SecretState(obj.to_dict())
 
+    def read_key(self, name, namespace, key):
+        """The text value of ``key`` in Secret ``namespace/name``; SecretError naming the Secret and the key
+        (never a value) when the Secret does not exist, has no such key, or holds an empty or binary value."""
+        secret = self.read(name, namespace)
+        if secret is None:
+            raise SecretError("Secret %s/%s not found (wanted key %s)" % (namespace, name, key))
+        if not secret.has(key):
+            raise SecretError("Secret %s/%s has no key %s (it has: %s)"
+                              % (namespace, name, key, ", ".join(secret.keys) or "no keys"))
+        value = secret.value(key)
+        if value is None or not value.strip():
+            raise SecretError("Secret %s/%s key %s is %s" % (namespace, name, key,
+                                                             "not text" if value is None else "empty"))
+        return value
+
     def write(self, name, namespace, data, current=None, annotations=None, labels=None,
               secret_type=None, replace_data=False):
         """Create the Secret or update it with a resourceVersion precondition.

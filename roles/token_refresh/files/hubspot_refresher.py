@@ -18,8 +18,12 @@ Any HubSpot failure exits non-zero before the Secret is touched. Logs go to stdo
 contain a secret.
 
 Environment:
-  HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET, HUBSPOT_REFRESH_TOKEN   (required; from Secret
-      hubspot-oauth-credentials keys client_id, client_secret, refresh_token)
+  HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET, HUBSPOT_REFRESH_TOKEN   (required; secretKeyRef env the kubelet
+      fills from Secret hubspot-oauth-credentials keys client_id, client_secret, refresh_token, or from the
+      operator's Secret/key of each token_refresh_*_from_secret: this program never reads them from the API,
+      so its ServiceAccount has no access to those Secrets)
+  HUBSPOT_REFRESH_TOKEN_SOURCE  where the refresh token is kept, for the log line when HubSpot rotates it
+                                (default "Secret hubspot-oauth-credentials key refresh_token")
   HUBSPOT_TOKEN_URL        default https://api.hubapi.com/oauth/v1/token
   TOKEN_SECRET_NAME        default hubspot-access-token
   TOKEN_SECRET_KEY         default access_token
@@ -88,6 +92,8 @@ class Config:
         self.client_id = env["HUBSPOT_CLIENT_ID"]
         self.client_secret = env["HUBSPOT_CLIENT_SECRET"]
         self.refresh_token = env["HUBSPOT_REFRESH_TOKEN"]
+        self.refresh_token_source = (env.get("HUBSPOT_REFRESH_TOKEN_SOURCE")
+                                     or "Secret hubspot-oauth-credentials key refresh_token")
         self.token_url = env.get("HUBSPOT_TOKEN_URL") or hubspot_oauth.DEFAULT_TOKEN_URL
         self.secret_name = env.get("TOKEN_SECRET_NAME") or "hubspot-access-token"
         self.secret_key = env.get("TOKEN_SECRET_KEY") or "access_token"
@@ -217,8 +223,8 @@ def main(env=None):
         return EXIT_HUBSPOT
     log("HubSpot exchange took %.2fs; new token valid for %ds" % (time.monotonic() - started, token.expires_in))
     if token.refresh_token_rotated:
-        log("warning: HubSpot returned a different refresh token; Secret hubspot-oauth-credentials "
-            "still holds the old one (this job may not write it)")
+        log("warning: HubSpot returned a different refresh token; %s still holds the old one "
+            "(this job may not write it)" % cfg.refresh_token_source)
     try:
         update_secret(client, cfg, token.access_token, token.expires_in)
         restart_workload(client, cfg)

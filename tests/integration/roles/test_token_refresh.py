@@ -320,13 +320,13 @@ def test_service_account_may_do_exactly_its_grant(deployed, cluster):
     assert not can_i(cluster, namespace, "get", f"secrets/{TOKEN}", as_namespace="default")
 
 
-def test_job_from_the_cronjob_runs_the_refresher_with_its_rbac(deployed, manual_job, api, cluster, hubspot, tmp_path):
-    namespace = deployed["namespace"]
-    assert manual_job["pods"], "the Job controller created no Pod"
-    spec = manual_job["job"]["spec"]["template"]["spec"]
+def run_job_pod(cluster, api, namespace, job, tmp_path):
+    """Run the Job's container command as a host process exactly as the kubelet would start it: the ConfigMap
+    volume at its mount path, a TokenRequest token of the Pod's ServiceAccount with the cluster CA, and the env
+    (secretKeyRef values read as the kubelet reads them, with admin rights, from the Secret and key named).
+    Returns the finished process."""
+    spec = job["spec"]["template"]["spec"]
     [container] = spec["containers"]
-
-    # The kubelet's part: the ConfigMap volume at its mount path, the service-account files, the env.
     program_mount = next(m for m in container["volumeMounts"] if m["name"] == "program")["mountPath"]
     volume = next(v for v in spec["volumes"] if v["name"] == "program")
     program = tmp_path / "program"
@@ -352,11 +352,24 @@ def test_job_from_the_cronjob_runs_the_refresher_with_its_rbac(deployed, manual_
             env[item["name"]] = namespace
     command = [arg.replace(program_mount, str(program)) for arg in container["command"] + container.get("args", [])]
     assert command[0] == "python3"
+    # -S: nothing beyond the standard library, as on the stock image
+    return subprocess.run([sys.executable, "-S"] + command[1:], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=str(tmp_path))
+
+
+def service_account_requests(cluster, since, namespace):
+    """(verb, resource, name, code) of each request the refresher's ServiceAccount made since ``since``."""
+    user = "system:serviceaccount:%s:%s" % (namespace, SA)
+    return [(e["verb"], e["objectRef"]["resource"], e["objectRef"]["name"], e["responseStatus"]["code"])
+            for e in cluster.audit_events(since) if e["user"]["username"] == user and e["stage"] == "ResponseComplete"]
+
+
+def test_job_from_the_cronjob_runs_the_refresher_with_its_rbac(deployed, manual_job, api, cluster, hubspot, tmp_path):
+    namespace = deployed["namespace"]
+    assert manual_job["pods"], "the Job controller created no Pod"
     before = restarted_at(api, namespace)
     since = cluster.audit_offset()
-    # -S: nothing beyond the standard library, as on the stock image
-    proc = subprocess.run([sys.executable, "-S"] + command[1:], env=env, capture_output=True, text=True,
-                          timeout=120, cwd=str(tmp_path))
+    proc = run_job_pod(cluster, api, namespace, manual_job["job"], tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert decoded(api.get(namespace, "secrets", TOKEN)) == {"access_token": hubspot.issued[-1]}
     assert hubspot.issued[-1] not in deployed["issued"]
@@ -364,11 +377,8 @@ def test_job_from_the_cronjob_runs_the_refresher_with_its_rbac(deployed, manual_
     for secret in (hubspot.client_secret, hubspot.refresh_token, hubspot.issued[-1]):
         assert secret not in proc.stdout + proc.stderr
     # It was the ServiceAccount, not admin, that the API server let do it.
-    user = "system:serviceaccount:%s:%s" % (namespace, SA)
-    done = [(e["verb"], e["objectRef"]["resource"], e["objectRef"]["name"], e["responseStatus"]["code"])
-            for e in cluster.audit_events(since) if e["user"]["username"] == user and e["stage"] == "ResponseComplete"]
-    assert done == [("get", "secrets", TOKEN, 200), ("update", "secrets", TOKEN, 200),
-                    ("patch", "statefulsets", STS, 200)]
+    assert service_account_requests(cluster, since, namespace) == [
+        ("get", "secrets", TOKEN, 200), ("update", "secrets", TOKEN, 200), ("patch", "statefulsets", STS, 200)]
 
 
 def test_missing_credentials_fail_naming_the_variables_and_create_nothing(kubeconfig, api, hubspot):
@@ -407,9 +417,10 @@ def test_existing_credentials_secret_a_live_token_kept_and_disabled(kubeconfig, 
         # disabled: even without any credential nothing is checked, written or removed
         {"token_refresh_enabled": False, "token_refresh_namespace": disabled},
         # an existing credentials Secret: read (also for the deploy-time refresh), never written
-        {"token_refresh_namespace": existing, "token_refresh_credentials_create": False,
-         "token_refresh_credentials_secret_name": "hubspot-oauth-from-vault", "token_refresh_token_url": hubspot.url,
-         "token_refresh_allow_insecure_token_url": True, "token_refresh_restart_wait": False},
+        {"token_refresh_namespace": existing, "token_refresh_token_url": hubspot.url,
+         "token_refresh_allow_insecure_token_url": True, "token_refresh_restart_wait": False,
+         **{name + "_from_secret": {"name": "hubspot-oauth-from-vault", "key": name[len("token_refresh_"):]}
+            for name in CREDENTIAL_VARS}},
         # a live token and no deploy-time refresh: the token Secret is left alone
         role_vars(hubspot, live, token_refresh_initial_refresh=False))
     assert run.rc == 0, run.output[-3000:]
@@ -417,7 +428,7 @@ def test_existing_credentials_secret_a_live_token_kept_and_disabled(kubeconfig, 
 
     after = api.get(existing, "secrets", "hubspot-oauth-from-vault")
     assert after["metadata"]["resourceVersion"] == credentials["metadata"]["resourceVersion"]
-    assert CREDENTIALS not in ours(api, existing)["secrets"]
+    assert sorted(ours(api, existing)["secrets"]) == sorted(["hubspot-oauth-from-vault", TOKEN])
     pod = api.get(existing, "cronjobs", CRONJOB)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in pod["containers"][0]["env"]
             if "secretKeyRef" in e.get("valueFrom", {})}
