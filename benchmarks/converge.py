@@ -253,7 +253,10 @@ def scale_round(workdir, oidc_vars, servers):
     example = next(e for e in entries if e["name"] == "mcp-example")
     entries = entries + [dict(example, name=f"mcp-bench-{n:02d}") for n in range(1, servers - len(entries) + 1)]
     extra = workdir / f"servers-{servers}.json"
-    extra.write_text(json.dumps({"mcp_server_servers": entries}))
+    # The entries name the role's image and npx switch, which must be extra vars too (templated where the role's
+    # defaults are not loaded: site.yml's validation play).
+    extra.write_text(json.dumps({"mcp_server_servers": entries, "mcp_server_node_image": defaults["mcp_server_node_image"],
+                                 "mcp_server_npx": defaults["mcp_server_npx"]}))
     with Cluster("n-" + uuid.uuid4().hex[:8], workdir / "scale-cluster") as cluster:
         fresh, _ = playbook(cluster, oidc_vars, "site", "-e", f"@{extra}")
         noop, _ = playbook(cluster, oidc_vars, "site", "-e", f"@{extra}")

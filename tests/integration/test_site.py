@@ -83,11 +83,16 @@ def security_vars():
     its route keeps the route-level JWT policy); discovery is on for the others (tests/demo-vars.yml sets
     auth_policy_public_base_url), and the Gateway-wide rate limit is the role default."""
     with open(os.path.join(ROOT, "roles", "mcp_server", "defaults", "main.yml"), encoding="utf-8") as defaults:
-        entries = {e["name"]: e for e in yaml.safe_load(defaults)["mcp_server_servers"]}
+        role_defaults = yaml.safe_load(defaults)
+    entries = {e["name"]: e for e in role_defaults["mcp_server_servers"]}
     entries["mcp-hubspot"]["authorization"] = HUBSPOT_AUTHORIZATION
     entries["mcp-mssql"]["rate_limit"] = MSSQL_RATE_LIMIT
     entries["mcp-example"]["discovery"] = False
-    return ("-e", json.dumps({"mcp_server_servers": list(entries.values())}))
+    # The entries name the role's image and npx switch; as extra vars they are templated where those role
+    # defaults are not loaded (site.yml's validation play), so the two are passed along with them.
+    return ("-e", json.dumps({"mcp_server_servers": list(entries.values()),
+                              "mcp_server_node_image": role_defaults["mcp_server_node_image"],
+                              "mcp_server_npx": role_defaults["mcp_server_npx"]}))
 
 
 HUBSPOT_AUTHORIZATION = {"tools": {"delete_contact": ["HubSpot.Admin"]}, "default": ["HubSpot.Read", "scp:Contacts.Read"]}
