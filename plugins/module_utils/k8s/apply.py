@@ -100,13 +100,13 @@ def _perform(svc, definition, params, attempts=3):
     """kubernetes.core's apply, again over what is there now when another writer came first (another run at
     the same time): 409 AlreadyExists (it created the object between our read and our create) or 409
     Conflict (it changed the object between our read and our patch). Up to ``attempts`` tries."""
-    for attempt in range(1, attempts + 1):
+    for _attempt in range(attempts - 1):
         try:
             return perform_action(svc, copy.deepcopy(definition), params)
         except CoreException as exc:
-            if attempt == attempts or '"code":409' not in str(exc).replace(" ", ""):
+            if '"code":409' not in str(exc).replace(" ", ""):
                 raise
-    return None  # not reached: the last attempt returns or raises
+    return perform_action(svc, copy.deepcopy(definition), params)
 
 
 def apply_all(svc, definitions, params, check_mode, absent=()):
