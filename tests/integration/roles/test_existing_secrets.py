@@ -11,6 +11,7 @@ The operator's Secrets are created with the real kubectl first (non-default key 
 * mssql (the real simcube chart through the real helm): SQL Server's SA_PASSWORD references the operator's
   Secret, the release has no Secret of the chart's, the connection Secret holds the operator's password;
 * verify's probe (Azure AD double, MCP double): the client secret from the operator's Secret gets the token;
+* teardown.yml leaves the operator's Secrets (and teardown_keep_secrets) and deletes the collection's;
 * refusals before any write (zero writes in the audit log), check mode too: a missing Secret, a missing key,
   a credential given both ways, naming the variable, the Secret, the key and the namespace.
 
@@ -19,11 +20,15 @@ No sentinel appears in any output (raw or base64).
 
 import base64
 import json
+import os
 import secrets
 import subprocess
+import sys
+import sysconfig
 
 import pytest
 
+from integration.modules.modules_playbook import ROOT
 from integration.roles.test_token_refresh import (CRONJOB, TOKEN, Api, can_i, decoded, new_namespace,
                                                   restarted_at, run_job_pod, run_role, service_account_requests,
                                                   stats, task)
@@ -176,6 +181,34 @@ def test_a_mix_writes_only_the_credentials_given_by_variables(cluster, api, hubs
     assert env["HUBSPOT_REFRESH_TOKEN"] == {"name": VAULT, "key": "rt"}
     assert [r["status"] for r in hubspot.requests] == [200]
     run.assert_no_secret(hubspot.client_secret, hubspot.refresh_token, *hubspot.issued)
+
+
+def test_teardown_deletes_the_collections_secrets_and_keeps_the_operators(cluster, api, hubspot):
+    """playbooks/teardown.yml given the site's *_from_secret variables: the operator's Secret and one named in
+    teardown_keep_secrets stay, with their data; the Secrets the collection wrote and another one go."""
+    namespace = new_namespace(api)
+    vault = operator_secret(cluster, namespace, VAULT, {"rt": hubspot.refresh_token})
+    by_hand = operator_secret(cluster, namespace, "kept-by-hand", {"k": "v"})
+    operator_secret(cluster, namespace, "not-kept", {"k": "v"})
+    hubspot.clear()
+    variables = base_vars(hubspot, namespace, token_refresh_client_id=hubspot.client_id,
+                          token_refresh_client_secret=hubspot.client_secret, token_refresh_restart_wait=False,
+                          **refs(refresh_token="rt"))
+    assert run_role(str(cluster.kubeconfig), variables).rc == 0
+    down = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
+                           "playbooks/teardown.yml", "-e", json.dumps(dict(
+                               refs(refresh_token="rt"), mcp_platform_namespace=namespace,
+                               mcp_platform_kubeconfig=str(cluster.kubeconfig), teardown_keep_secrets=["kept-by-hand"]))],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, env=dict(
+                              cluster.env, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                              ANSIBLE_COLLECTIONS_PATH=os.pathsep.join([os.path.join(ROOT, ".collections"),
+                                                                        sysconfig.get_paths()["purelib"]])))
+    assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-2000:]
+    assert hubspot.refresh_token not in down.stdout + down.stderr
+    left = {s["metadata"]["name"]: s for s in cluster.get("secrets", "-n", namespace)["items"]}
+    assert sorted(left) == [VAULT, "kept-by-hand"]
+    assert left[VAULT]["data"] == vault["data"] and left["kept-by-hand"]["data"] == by_hand["data"]
+    assert cluster.get("cronjobs", "-n", namespace)["items"] == []
 
 
 def failed_message(run):
