@@ -226,7 +226,7 @@ def test_a_downgrade_or_a_bad_switch_is_refused_before_any_write(installed, azur
                                                                 gateway_api_crds_version="v1.4.0"))
     assert older_api.rc != 0
     assert any(f"gateway_api_crds_version v1.4.0 is older than the installed Gateway API CRDs ({GATEWAY_API_NEW}" in msg
-               and "upgrade_gateway_api_allow_downgrade" in msg for msg in messages(older_api)), messages(older_api)
+               and "gateway_api_crds_allow_downgrade" in msg for msg in messages(older_api)), messages(older_api)
     bad = playbook(installed, azure_ad, "upgrade", *pins(charts, agentgateway_crds_atomic="sometimes"))
     assert bad.rc != 0
     # The argument-spec check of the validation play refuses it, naming the variable and the value.
