@@ -15,10 +15,15 @@ import json
 
 import pytest
 
+from integration.roles.test_observability import message
 from integration.test_site import NS, playbook
 
 PREFIX = "mcp-platform"
 PUBLIC_IP = "104.18.0.10"  # an address outside every private range (HubSpot's API is behind such addresses)
+# A Prometheus Pod in another namespace, as NetworkPolicy peers see it.
+PROMETHEUS = {"labels": {"app.kubernetes.io/name": "prometheus"},
+              "namespace_labels": {"kubernetes.io/metadata.name": "monitoring"}}
+ELSEWHERE = {"labels": {"app.kubernetes.io/name": "prometheus"}, "namespace_labels": {"kubernetes.io/metadata.name": "default"}}
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +167,36 @@ def test_the_selectors_and_ports_match_the_real_pods(cluster, azure_ad, converge
     assert pods.flow(items, ui, controller, 9978) == (False, False)
 
 
+def metrics_port(pod):
+    """(container port named metrics, prometheus.io/port annotation) of a live Pod."""
+    (port,) = {p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", []) if p.get("name") == "metrics"}
+    return port, pod["metadata"].get("annotations", {}).get("prometheus.io/port")
+
+
+def ingress(cluster, name):
+    return cluster.get("networkpolicy", f"{PREFIX}-{name}", "-n", NS)["spec"]["ingress"]
+
+
+def test_prometheus_may_scrape_the_metrics_ports_the_real_pods_declare(cluster, azure_ad, converged):
+    items, pods = policies(cluster), Pods(cluster)
+    proxy = pods.by("gateway.networking.k8s.io/gateway-name", "agentgateway-proxy")
+    controller = pods.by("agentgateway", "agentgateway")
+    # The ports are those the real Pods declare and are annotated with (the controller's proxy Pod template,
+    # the agentgateway chart's controller Deployment).
+    assert metrics_port(proxy) == (15020, "15020") and metrics_port(controller) == (9092, "9092")
+    # As the API server stored them: one extra ingress rule each, from any Pod of the cluster, on that port only.
+    anywhere_in_cluster = [{"namespaceSelector": {}}]
+    assert ingress(cluster, "gateway")[1:] == [{"from": anywhere_in_cluster, "ports": [{"protocol": "TCP", "port": 15020}]}]
+    assert ingress(cluster, "controller")[1:] == [{"from": anywhere_in_cluster, "ports": [{"protocol": "TCP", "port": 9092}]}]
+    # The policies select these Pods: Prometheus in another namespace reaches the metrics ports and nothing else.
+    for pod, port, others in ((proxy, 15020, (15000, 15021)), (controller, 9092, (9093, 9978))):
+        labels = pod["metadata"]["labels"]
+        assert allowed(items, labels, "Ingress", PROMETHEUS, port), pod["metadata"]["name"]
+        assert not allowed(items, labels, "Ingress", {"ip": PUBLIC_IP}, port), pod["metadata"]["name"]
+        for other in others:
+            assert not allowed(items, labels, "Ingress", PROMETHEUS, other), (pod["metadata"]["name"], other)
+
+
 def test_the_refresher_and_the_controller_reach_the_api_server_and_https_outside(cluster, azure_ad, converged):
     items = policies(cluster)
     (slice_,) = cluster.get("endpointslices", "-n", "default", "-l", "kubernetes.io/service-name=kubernetes")["items"]
@@ -198,3 +233,34 @@ def test_a_rerun_changes_nothing_a_dropped_policy_goes_and_disabled_removes_all(
 
     back = playbook(cluster, azure_ad, "site", "--tags", "network_policy")
     assert back.rc == 0 and len(policies(cluster)) == 14, back.output[-4000:]
+
+
+def test_no_scrape_rule_a_narrowed_one_and_a_bad_peer_refused_before_any_write(cluster, azure_ad, converged):
+    listener, xds = ingress(cluster, "gateway")[0], ingress(cluster, "controller")[0]
+    controller = Pods(cluster).by("agentgateway", "agentgateway")["metadata"]["labels"]
+
+    # [] = no scrape rule on either policy (an ingress rule without peers would admit everyone).
+    none = playbook(cluster, azure_ad, "site", "--tags", "network_policy", "-e", '{"network_policy_metrics_ingress_from": []}')
+    assert none.rc == 0, none.output[-4000:]
+    assert ingress(cluster, "gateway") == [listener] and ingress(cluster, "controller") == [xds]
+    assert not allowed(policies(cluster), controller, "Ingress", PROMETHEUS, 9092)
+
+    # Narrowed to the monitoring namespace, with the proxy's metrics off: only the controller's rule, from there.
+    monitoring = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    narrowed = playbook(cluster, azure_ad, "site", "--tags", "network_policy",
+                        "-e", json.dumps({"gateway_metrics_enabled": False, "network_policy_metrics_ingress_from": monitoring}))
+    assert narrowed.rc == 0, narrowed.output[-4000:]
+    assert ingress(cluster, "gateway") == [listener]
+    assert ingress(cluster, "controller") == [xds, {"from": monitoring, "ports": [{"protocol": "TCP", "port": 9092}]}]
+    items = policies(cluster)
+    assert allowed(items, controller, "Ingress", PROMETHEUS, 9092)
+    assert not allowed(items, controller, "Ingress", ELSEWHERE, 9092)
+
+    # A peer with a key NetworkPolicyPeer does not have is refused in the validation play: nothing is written.
+    offset = cluster.audit_offset()
+    bad = playbook(cluster, azure_ad, "site", "--tags", "network_policy",
+                   "-e", '{"network_policy_metrics_ingress_from": [{"namespace": "monitoring"}]}')
+    text = message(bad)
+    assert bad.rc != 0 and "network_policy_metrics_ingress_from" in text and '[{"namespace": "monitoring"}]' in text, (
+        text or bad.output[-3000:])
+    assert cluster.writes(since=offset) == []
