@@ -18,6 +18,18 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 VENV_BIN = os.path.dirname(sys.executable)
 
 
+def custom_resource_definition(group, kind, **extra):
+    """A minimal namespaced CRD (one served version, any fields) for kind ``kind`` in ``group``."""
+    plural = kind.lower() + "s"
+    return dict({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                 "metadata": {"name": "%s.%s" % (plural, group)},
+                 "spec": {"group": group, "scope": "Namespaced",
+                          "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": kind + "List"},
+                          "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                              "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}},
+                **extra)
+
+
 class PlaybookRun:
     def __init__(self, rc, stdout, stderr):
         self.rc = rc

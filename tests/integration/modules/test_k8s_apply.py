@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from modules_playbook import run_playbook
+from modules_playbook import custom_resource_definition, run_playbook
 
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 
@@ -124,13 +124,8 @@ def test_a_definition_without_kind_is_refused_before_any_write(kubeconfig, clust
 def test_a_crd_manifest_with_an_empty_status_is_established_then_left_alone(kubeconfig, cluster):
     # Generated CRD manifests (the Gateway API's among them) carry an empty status, which the API server
     # ignores on apply: the re-run must not count it as a difference.
-    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-           "metadata": {"name": "widgets.apply.example.com"},
-           "spec": {"group": "apply.example.com", "scope": "Namespaced",
-                    "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
-                    "versions": [{"name": "v1", "served": True, "storage": True,
-                                  "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
-           "status": {"acceptedNames": {"kind": "", "plural": ""}, "conditions": None, "storedVersions": None}}
+    crd = custom_resource_definition("apply.example.com", "Widget",
+                                     status={"acceptedNames": {"kind": "", "plural": ""}, "conditions": None, "storedVersions": None})
     task = apply_task([crd], wait_condition={"type": "Established", "status": "True"})
     run = run_playbook([task], kubeconfig=kubeconfig)
     assert run.rc == 0 and run["apply"]["changed"], run.output[-3000:]
