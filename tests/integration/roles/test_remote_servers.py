@@ -2,8 +2,9 @@
 agentgateway controller: no workload and no Service, only the AgentgatewayBackend (static target host, port,
 path, TLS on the target) and the HTTPRoute, accepted by the controller and served over xDS; the per-server
 policies (per-tool rules, rate limit, discovery) apply to them as to any other; the proxy's NetworkPolicy
-egress admits their ports; a second run changes nothing; bad ``remote`` input is refused with zero writes.
-One converge (the tags the servers need), reused by every test.
+egress admits their ports; a second run changes nothing; bad ``remote`` input (a missing CA ConfigMap too) is
+refused with zero writes; with ``mcp_server_prune`` an entry turned remote loses its workload and Service, and
+an entry whose kind changed loses its old workload. One converge (the tags the servers need), reused by the tests.
 """
 
 import base64
@@ -43,6 +44,7 @@ def ca_pem(cluster, tmp_path_factory):
 def converged(cluster, azure_ad, ca_pem):
     cluster.kubectl("create", "namespace", NS)
     cluster.kubectl("create", "configmap", "private-ca", "-n", NS, "--from-literal", f"ca.crt={ca_pem}")
+    cluster.kubectl("create", "configmap", "not-a-ca", "-n", NS, "--from-literal", "ca.pem=no certificate here")
     first = run(cluster, azure_ad, SERVERS)
     assert first.rc == 0 and first.stats.get("failures") == 0, first.output[-6000:]
     return first
@@ -133,6 +135,10 @@ BAD = [
      ["remote.sni", "tls"]),
     ("ca_configmap", {"name": "bad", "remote": {"host": "mcp.example.com", "ca_configmap": "Private_CA"}},
      ["remote.ca_configmap", '"Private_CA"']),
+    ("ca-missing", {"name": "bad", "remote": {"host": "mcp.example.com", "ca_configmap": "absent-ca"}},
+     ['entry "bad"', 'remote.ca_configmap "absent-ca"', f"does not exist in namespace {NS}", "ca.crt"]),
+    ("ca-without-pem", {"name": "bad", "remote": {"host": "mcp.example.com", "ca_configmap": "not-a-ca"}},
+     ['entry "bad"', 'remote.ca_configmap "not-a-ca"', "no PEM certificate under the key ca.crt (keys: ca.pem)"]),
     ("unknown-key", {"name": "bad", "remote": {"host": "mcp.example.com", "scheme": "https"}}, ["scheme"]),
     ("with-workload", {"name": "bad", "image": "ghcr.io/x/y:1.0.0", "replicas": 2, "remote": {"host": "mcp.example.com"}},
      ['entry "bad"', "image", "replicas"]),
@@ -157,3 +163,39 @@ def test_bad_remote_input_is_refused_with_zero_writes(refusals, case_id, entry, 
     assert rc != 0, message
     assert all(part in message for part in want), (want, message)
     assert writes == [], writes
+
+
+def names(cluster, kind):
+    return {o["metadata"]["name"] for o in cluster.get(kind, "-n", NS)["items"]}
+
+
+def test_prune_deletes_the_workload_of_an_entry_turned_remote_or_of_another_kind(cluster, azure_ad, converged):
+    """Runs last: it changes the server list. Two in-cluster servers first; then one turns remote and the other
+    becomes a StatefulSet, with mcp_server_prune: only the objects the run no longer renders are deleted."""
+    moving = {"name": "moving", "image": "ghcr.io/example/moving-mcp:1.0.0"}
+    switching = {"name": "switching", "image": "ghcr.io/example/switching-mcp:1.0.0"}
+    first = run(cluster, azure_ad, SERVERS + [moving, switching])
+    assert first.rc == 0, first.output[-6000:]
+    assert {"moving", "switching"} <= names(cluster, "deployments")
+    assert {"moving-service", "switching-service"} <= names(cluster, "services")
+
+    turned = [SAAS, PRIVATE, PLAIN, {"name": "moving", "remote": {"host": "moving.example.com"}},
+              dict(switching, kind="StatefulSet")]
+    without_prune = run(cluster, azure_ad, turned)
+    assert without_prune.rc == 0, without_prune.output[-6000:]
+    assert "moving" in names(cluster, "deployments"), "without prune the old workload stays"
+
+    pruned = run(cluster, azure_ad, turned, "-e", "mcp_server_prune=true")
+    assert pruned.rc == 0, pruned.output[-6000:]
+    deployments, services = names(cluster, "deployments"), names(cluster, "services")
+    assert not {"moving", "switching"} & deployments, deployments
+    assert "moving-service" not in services and "switching-service" in services, services
+    assert "switching" in names(cluster, "statefulsets")
+    static = cluster.get("agentgatewaybackend", "moving-backend", "-n", NS)["spec"]["mcp"]["targets"][0]["static"]
+    assert static["host"] == "moving.example.com", static
+    # What the list still renders was kept: the remote servers' backends and routes, every auth policy.
+    assert {f"{s['name']}-backend" for s in turned} <= names(cluster, "agentgatewaybackends")
+    assert {f"{s['name']}-route" for s in turned} <= names(cluster, "httproutes")
+
+    again = run(cluster, azure_ad, turned, "-e", "mcp_server_prune=true")
+    assert again.rc == 0 and again.stats.get("changed") == 0, [n for n, r in again.results() if r.get("changed")]
