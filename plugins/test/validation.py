@@ -154,8 +154,18 @@ def cidr(value):
     return True
 
 
+def version_at_least(value, other):
+    """Whether version ``value`` is ``other`` or newer, both semantic versions with an optional leading v, as chart
+    versions and the Gateway API's bundle-version are written (v2.2.0-beta.4 is newer than v2.2.0-beta.3 and older
+    than v2.2.0). Raises on a value that is not a semantic version: the roles check the format first."""
+    from ansible.utils.version import SemanticVersion
+
+    return SemanticVersion(re.sub(r"^v", "", str(value))) >= SemanticVersion(re.sub(r"^v", "", str(other)))
+
+
 class TestModule(object):
     def tests(self):
         return {"k8s_quantity": k8s_quantity, "agentgateway_duration": agentgateway_duration,
                 "cron_schedule": cron_schedule, "int_between": int_between, "dns_label": dns_label,
-                "dns_subdomain": dns_subdomain, "pinned_image": pinned_image, "cidr": cidr}
+                "dns_subdomain": dns_subdomain, "pinned_image": pinned_image, "cidr": cidr,
+                "version_at_least": version_at_least}

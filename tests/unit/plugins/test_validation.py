@@ -19,6 +19,7 @@ from ansible_collections.mcp_gateway.platform.plugins.test.validation import (
     int_between,
     k8s_quantity,
     pinned_image,
+    version_at_least,
 )
 
 
@@ -129,3 +130,17 @@ def test_labels_and_annotations():
     assert metadata_problems({"a": "any text at all"}, "n", "annotations") == []
     assert metadata_problems({"a": 5}, "n", "annotations") == ['n.a must be a string (got 5)']
     assert metadata_problems("x", "l") == ['l must be a mapping of labels (got "x")']
+
+
+@pytest.mark.parametrize("value, other, ok", [
+    ("v2.2.0-beta.4", "v2.2.0-beta.4", True), ("v2.2.0-beta.4", "v2.2.0-beta.3", True),
+    ("v2.2.0-beta.4", "v2.2.0", False), ("v2.2.0", "v2.2.0-beta.4", True), ("1.4.0", "v1.3.0", True),
+    ("v1.3.0", "1.4.0", False), ("v1.10.0", "v1.9.1", True), ("1.2.3", "1.2.3", True),
+])
+def test_versions_compare_as_semantic_versions_with_an_optional_v(value, other, ok):
+    assert version_at_least(value, other) is ok
+
+
+def test_a_version_that_is_not_semantic_is_an_error():
+    with pytest.raises(ValueError):
+        version_at_least("latest", "v1.0.0")
