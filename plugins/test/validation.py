@@ -154,6 +154,16 @@ def cidr(value):
     return True
 
 
+def bool_like(value):
+    """Whether a value is true or false as the ``bool`` filter reads it: a boolean, or the text an AWX survey or
+    ``-e name=false`` passes: the texts a role's argument spec converts to a bool (true/false, yes/no, on/off, y/n,
+    t/f, 1/0, any case)."""
+    if isinstance(value, bool):
+        return True
+    return isinstance(value, (str, int)) and str(value).strip().lower() in (
+        "true", "false", "yes", "no", "on", "off", "y", "n", "t", "f", "1", "0")
+
+
 def version_at_least(value, other):
     """Whether version ``value`` is ``other`` or newer, both semantic versions with an optional leading v, as chart
     versions and the Gateway API's bundle-version are written (v2.2.0-beta.4 is newer than v2.2.0-beta.3 and older
@@ -168,4 +178,4 @@ class TestModule(object):
         return {"k8s_quantity": k8s_quantity, "agentgateway_duration": agentgateway_duration,
                 "cron_schedule": cron_schedule, "int_between": int_between, "dns_label": dns_label,
                 "dns_subdomain": dns_subdomain, "pinned_image": pinned_image, "cidr": cidr,
-                "version_at_least": version_at_least}
+                "version_at_least": version_at_least, "bool_like": bool_like}

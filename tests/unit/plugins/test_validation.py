@@ -12,6 +12,7 @@ from ansible_collections.mcp_gateway.platform.plugins.filter.validation import (
 )
 from ansible_collections.mcp_gateway.platform.plugins.test.validation import (
     agentgateway_duration,
+    bool_like,
     cidr,
     cron_schedule,
     dns_label,
@@ -144,3 +145,11 @@ def test_versions_compare_as_semantic_versions_with_an_optional_v(value, other, 
 def test_a_version_that_is_not_semantic_is_an_error():
     with pytest.raises(ValueError):
         version_at_least("latest", "v1.0.0")
+
+
+@pytest.mark.parametrize("value, ok", [
+    (True, True), (False, True), ("false", True), ("True", True), ("yes", True), ("OFF", True), ("0", True), (1, True), ("y", True), ("F", True),
+    ("yes please", False), ("", False), (None, False), (2, False), ([], False), ({}, False),
+])
+def test_booleans_as_the_bool_filter_reads_them(value, ok):
+    assert bool_like(value) is ok
