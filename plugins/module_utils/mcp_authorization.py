@@ -27,10 +27,16 @@ __metaclass__ = type
 import json
 import re
 
-try:
-    import cel
-except ImportError:  # reported by check_expression, so a missing package is a clear message, not a traceback
-    cel = None
+
+def _cel():
+    """The ``cel`` package, imported on first use: a template that only names these filters (every input check of
+    mcp_server and auth_policy) does not pay for loading it. None when it is not installed (check_expression says so)."""
+    try:
+        import cel
+    except ImportError:
+        return None
+    return cel
+
 
 # An Entra ID app role value or delegated scope name as this collection accepts it: letters, digits, '.',
 # '_' and '-', starting with a letter, digit or '_' (Entra allows no spaces; quotes would break the CEL).
@@ -81,6 +87,7 @@ def _requirement_problems(value, where):
 def check_expression(expression):
     """None when ``expression`` compiles with the real CEL implementation and uses only agentgateway's context
     variables (and its own comprehension variables), else the reason."""
+    cel = _cel()
     if cel is None:
         return ("the Python package common-expression-language (the Rust cel crate agentgateway uses) is not "
                 "installed on the controller: pip install -r requirements.txt")
@@ -160,6 +167,7 @@ def allowed(rules, claims, kind="tool", name="", target=""):
     if not rules:
         return True
     context = {"jwt": claims or {}, "mcp": {kind: {"target": target, "name": name}}}
+    cel = _cel()
     for rule in rules:
         try:
             if cel.evaluate(rule, context) is True:
